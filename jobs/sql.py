@@ -1,0 +1,332 @@
+"""The Flink SQL that the triggers job runs, built as strings (no PyFlink import).
+
+The pipeline, all in JVM operators:
+
+1. ``jt_source``: raw records (one string each) from Kafka or files, with their source position,
+   an event-time column parsed from ``ts`` and a bounded-out-of-orderness watermark.
+2. ``jt_classified``: each record's dead-letter reason (NULL when valid), its typed fields, and
+   the highest timestamp seen so far in its source partition, in arrival order.
+3. Records with a reason go to the dead-letter sink; valid records behind their partition's
+   maximum by more than the bound go to the late sink; the rest form ``jt_events``.
+4. Cart abandonment is an event-time interval LEFT JOIN of ``jt_events`` with itself: an
+   add_to_cart whose join finds no purchase (and no later add) within the window is emitted
+   when the watermark passes its deadline. The semantics are stated in plain Python in
+   ``journey_triggers.semantics.abandonment``, and tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+from journey_triggers import events as ev
+from journey_triggers.config import JobConfig
+from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
+from journey_triggers.durations import format_duration_ms
+from journey_triggers.semantics.abandonment import AbsenceRule
+from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSinkSpec, KafkaSourceSpec, SinkSpec
+
+SOURCE = "jt_source"
+CLASSIFIED = "jt_classified"
+EVENTS = "jt_events"
+DECISIONS_SINK = "jt_decisions"
+DEAD_LETTER_SINK = "jt_dead_letters"
+LATE_SINK = "jt_late_events"
+
+# SQL's regex for ISO-8601: groups are date, time, fraction, zone (see events.ISO_8601).
+_ISO_SQL = (
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+_UTC_MS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+
+
+def quote(text: str) -> str:
+    """Return ``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def interval(ms: int) -> str:
+    """Return a SQL day-to-second interval literal of ``ms`` milliseconds."""
+    days, rest = divmod(ms, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return (
+        f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}' "
+        f"DAY({max(2, len(str(days)))}) TO SECOND(3)"
+    )
+
+
+def json_value(path: str, column: str = "line") -> str:
+    """Return ``JSON_VALUE`` of ``path`` in the raw record."""
+    return f"JSON_VALUE({column}, {quote(path)})"
+
+
+def json_is_string(path: str, column: str = "line") -> str:
+    """Return a predicate: the field at ``path`` is a JSON string (not a number or object).
+
+    An unconditional array wrapper serializes any value as ``[value]``, so only strings start
+    with ``["``.
+    """
+    return f"JSON_QUERY({column}, {quote(path)} WITH UNCONDITIONAL ARRAY WRAPPER) LIKE '[\"%'"
+
+
+def non_empty_string(path: str) -> str:
+    """Return a predicate: the field at ``path`` is a non-empty JSON string."""
+    return f"({json_is_string(path)} AND CHAR_LENGTH({json_value(path)}) > 0)"
+
+
+def _timestamp_ms_expression() -> str:
+    """Epoch ms of the record's ``ts`` (same rules as ``events.parse_timestamp_ms``) or NULL."""
+    ts = json_value("$.ts")
+    iso = quote(_ISO_SQL)
+    group = {n: f"REGEXP_EXTRACT({ts}, {iso}, {n})" for n in (1, 2, 3, 4)}
+    local = f"CONCAT({group[1]}, ' ', {group[2]})"
+    local_secs = f"UNIX_TIMESTAMP({local}, 'yyyy-MM-dd HH:mm:ss')"
+    zone = group[4]
+    zone_hours = f"CAST(SUBSTR({zone}, 2, 2) AS BIGINT)"
+    zone_minutes = f"CAST(SUBSTR({zone}, 5, 2) AS BIGINT)"
+    offset_minutes = (
+        f"(CASE WHEN {zone} = 'Z' THEN 0 "
+        f"WHEN SUBSTR({zone}, 1, 1) = '+' THEN {zone_hours} * 60 + {zone_minutes} "
+        f"ELSE -({zone_hours} * 60 + {zone_minutes}) END)"
+    )
+    fraction_ms = (
+        f"(CASE WHEN {group[3]} IS NULL THEN 0 "
+        f"ELSE CAST(RPAD(SUBSTR({group[3]}, 2, 3), 3, '0') AS BIGINT) END)"
+    )
+    iso_ms = f"({local_secs} * 1000 + {fraction_ms} - {offset_minutes} * 60000)"
+    # UNIX_TIMESTAMP is lenient (2023-02-30 becomes March 2nd); a round trip rejects such dates.
+    valid_iso = (
+        f"REGEXP({ts}, {iso}) "
+        f"AND FROM_UNIXTIME({local_secs}, 'yyyy-MM-dd HH:mm:ss') = {local} "
+        f"AND ({zone} = 'Z' OR ({zone_hours} <= 23 AND {zone_minutes} <= 59))"
+    )
+    return (
+        f"(CASE WHEN NOT JSON_EXISTS(line, '$.ts') THEN CAST(NULL AS BIGINT) "
+        f"WHEN REGEXP({ts}, '^[0-9]{{1,15}}$') THEN CAST({ts} AS BIGINT) "
+        f"WHEN {valid_iso} AND {iso_ms} >= 0 THEN {iso_ms} "
+        f"ELSE CAST(NULL AS BIGINT) END)"
+    )
+
+
+def _kafka_properties(properties: dict[str, str]) -> str:
+    return "".join(f",\n  {quote('properties.' + k)} = {quote(v)}" for k, v in properties.items())
+
+
+def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str:
+    """Return the DDL of the raw event source with its watermark."""
+    ts_ms = _timestamp_ms_expression()
+    if isinstance(spec, KafkaSourceSpec):
+        position = (
+            "`src` STRING METADATA FROM 'topic' VIRTUAL,\n"
+            "  `src_partition` INT METADATA FROM 'partition' VIRTUAL,\n"
+            "  `src_offset` BIGINT METADATA FROM 'offset' VIRTUAL,"
+        )
+        if spec.start.isdigit():
+            startup = f"'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '{spec.start}'"
+        else:
+            mode = {"earliest": "earliest-offset", "latest": "latest-offset", "group": "group-offsets"}
+            startup = f"'scan.startup.mode' = '{mode[spec.start]}'"
+            if spec.start == "group":
+                startup += ", 'properties.auto.offset.reset' = 'earliest'"
+        bounded = ", 'scan.bounded.mode' = 'latest-offset'" if spec.bounded else ""
+        options = (
+            f"'connector' = 'kafka', 'topic' = {quote(spec.topic)},\n"
+            f"  'properties.bootstrap.servers' = {quote(spec.bootstrap_servers)},\n"
+            f"  'properties.group.id' = {quote(spec.group_id)},\n"
+            f"  {startup}{bounded},\n"
+            f"  'format' = 'raw'{_kafka_properties(spec.properties)}"
+        )
+    else:
+        # One file is read in order by one reader; its path plays the role of a partition.
+        position = (
+            "`src` STRING NOT NULL METADATA FROM 'file.path' VIRTUAL,\n"
+            "  `src_partition` AS 0,\n"
+            "  `src_offset` AS CAST(NULL AS BIGINT),"
+        )
+        options = f"'connector' = 'filesystem', 'path' = {quote(spec.path)}, 'format' = 'raw'"
+    return f"""CREATE TEMPORARY TABLE {SOURCE} (
+  `line` STRING,
+  {position}
+  `pt` AS PROCTIME(),
+  `ts_ms` AS {ts_ms},
+  `ts` AS TO_TIMESTAMP_LTZ(COALESCE({ts_ms}, 0), 3),
+  WATERMARK FOR `ts` AS `ts` - {interval(config.out_of_orderness_ms)}
+) WITH (
+  {options}
+)"""
+
+
+def _reject_reason() -> str:
+    known = ", ".join(quote(t) for t in ev.EVENT_TYPES)
+    return f"""CASE
+    WHEN line IS NULL OR CHAR_LENGTH(line) = 0 THEN {quote(ev.REJECT_EMPTY)}
+    WHEN NOT (line IS JSON OBJECT) THEN {quote(ev.REJECT_NOT_JSON_OBJECT)}
+    WHEN NOT {non_empty_string("$.event_id")} THEN {quote(ev.REJECT_MISSING_EVENT_ID)}
+    WHEN NOT {non_empty_string("$.event_type")} THEN {quote(ev.REJECT_MISSING_EVENT_TYPE)}
+    WHEN {json_value("$.event_type")} NOT IN ({known}) THEN {quote(ev.REJECT_UNKNOWN_EVENT_TYPE)}
+    WHEN NOT {non_empty_string("$.customer_id")} AND NOT {non_empty_string("$.anonymous_id")}
+      THEN {quote(ev.REJECT_MISSING_IDENTITY)}
+    WHEN NOT JSON_EXISTS(line, '$.ts') THEN {quote(ev.REJECT_MISSING_TS)}
+    WHEN ts_ms IS NULL THEN {quote(ev.REJECT_INVALID_TS)}
+  END"""
+
+
+def classified_view() -> str:
+    """Return the view that types every record and measures its partition's progress."""
+    anon = quote(ev.ANONYMOUS_PREFIX)
+    return f"""CREATE TEMPORARY VIEW {CLASSIFIED} AS
+SELECT
+  line, src, src_partition, src_offset, ts, ts_ms,
+  {_reject_reason()} AS reject_reason,
+  {json_value("$.event_id")} AS event_id,
+  {json_value("$.event_type")} AS event_type,
+  CASE WHEN {non_empty_string("$.customer_id")} THEN {json_value("$.customer_id")}
+       WHEN {non_empty_string("$.anonymous_id")} THEN CONCAT({anon}, {json_value("$.anonymous_id")})
+  END AS customer_key,
+  {json_value("$.properties.product_id")} AS product_id,
+  TRY_CAST({json_value("$.properties.cart_value")} AS DOUBLE) AS cart_value,
+  MAX(ts_ms) OVER (
+    PARTITION BY src, src_partition ORDER BY pt
+    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+  ) AS partition_max_ts_ms
+FROM {SOURCE}"""
+
+
+def events_view(config: JobConfig) -> str:
+    """Return the view of valid, on-time events that detection reads."""
+    return f"""CREATE TEMPORARY VIEW {EVENTS} AS
+SELECT event_id, event_type, customer_key, ts, ts_ms, product_id, cart_value
+FROM {CLASSIFIED}
+WHERE reject_reason IS NULL AND ts_ms >= partition_max_ts_ms - {config.out_of_orderness_ms}"""
+
+
+def _decision_columns() -> str:
+    return """  `schema_version` INT,
+  `decision_id` STRING,
+  `customer_id` STRING,
+  `rule_id` STRING,
+  `rule_version` INT,
+  `status` STRING,
+  `trigger_time` STRING,
+  `trigger_time_ms` BIGINT,
+  `explanation` ROW<
+    `summary` STRING, `anchor_event_id` STRING, `anchor_event_type` STRING,
+    `anchor_time` STRING, `absent_event_types` ARRAY<STRING>, `window` STRING,
+    `product_id` STRING, `cart_value` DOUBLE>"""
+
+
+def _dead_letter_columns() -> str:
+    return """  `reason` STRING,
+  `source` STRING,
+  `source_partition` INT,
+  `source_offset` BIGINT,
+  `raw` STRING"""
+
+
+def _late_columns() -> str:
+    return """  `event_id` STRING,
+  `event_type` STRING,
+  `customer_id` STRING,
+  `event_time_ms` BIGINT,
+  `partition_max_time_ms` BIGINT,
+  `allowed_out_of_orderness_ms` BIGINT,
+  `source` STRING,
+  `source_partition` INT,
+  `source_offset` BIGINT,
+  `raw` STRING"""
+
+
+def sink_ddls(spec: SinkSpec) -> list[str]:
+    """Return the DDL of the decision, dead-letter and late sinks."""
+    tables = [
+        (DECISIONS_SINK, _decision_columns(), "decisions", "customer_id"),
+        (DEAD_LETTER_SINK, _dead_letter_columns(), "dead_letters", None),
+        (LATE_SINK, _late_columns(), "late_events", "customer_id"),
+    ]
+    statements = []
+    for table, columns, name, key in tables:
+        if isinstance(spec, FileSinkSpec):
+            options = (
+                f"'connector' = 'filesystem', 'path' = {quote(spec.directory + '/' + name)}, "
+                "'format' = 'json'"
+            )
+        else:
+            topic = {
+                "decisions": spec.decisions_topic,
+                "dead_letters": spec.dead_letter_topic,
+                "late_events": spec.late_topic,
+            }[name]
+            keyed = f"'key.format' = 'raw', 'key.fields' = '{key}', " if key else ""
+            options = (
+                f"'connector' = 'kafka', 'topic' = {quote(topic)},\n"
+                f"  'properties.bootstrap.servers' = {quote(spec.bootstrap_servers)},\n"
+                f"  {keyed}'value.format' = 'json', 'value.fields-include' = 'ALL',\n"
+                "  'sink.delivery-guarantee' = 'exactly-once',\n"
+                f"  'sink.transactional-id-prefix' = "
+                f"{quote(spec.transactional_id_prefix + '-' + name)}"
+                f"{_kafka_properties(spec.properties)}"
+            )
+        statements.append(f"CREATE TEMPORARY TABLE {table} (\n{columns}\n) WITH (\n  {options}\n)")
+    return statements
+
+
+def dead_letter_insert() -> str:
+    """Return the INSERT that routes invalid records to the dead-letter sink."""
+    return f"""INSERT INTO {DEAD_LETTER_SINK}
+SELECT reject_reason, src, src_partition, src_offset, line
+FROM {CLASSIFIED} WHERE reject_reason IS NOT NULL"""
+
+
+def late_insert(config: JobConfig) -> str:
+    """Return the INSERT that routes late valid records to the late sink."""
+    bound = config.out_of_orderness_ms
+    return f"""INSERT INTO {LATE_SINK}
+SELECT event_id, event_type, customer_key, ts_ms, partition_max_ts_ms, CAST({bound} AS BIGINT),
+  src, src_partition, src_offset, line
+FROM {CLASSIFIED}
+WHERE reject_reason IS NULL AND ts_ms < partition_max_ts_ms - {bound}"""
+
+
+def _utc(ms_expression: str) -> str:
+    return f"DATE_FORMAT(TO_TIMESTAMP_LTZ({ms_expression}, 3), {quote(_UTC_MS_FORMAT)})"
+
+
+def absence_insert(rule: AbsenceRule) -> str:
+    """Return the INSERT that detects ``rule`` (e.g. cart abandonment) and writes decisions."""
+    window = interval(rule.window_ms)
+    cancels = ", ".join(quote(t) for t in rule.cancel_types)
+    stop_types = (*rule.cancel_types, rule.anchor_type) if rule.latest_only else rule.cancel_types
+    stoppers = ", ".join(quote(t) for t in dict.fromkeys(stop_types))
+    supersede = (
+        f" OR (b.event_type = {quote(rule.anchor_type)} "
+        f"AND (b.ts_ms > a.ts_ms OR b.event_id > a.event_id))"
+        if rule.latest_only
+        else ""
+    )
+    key = f"CONCAT({quote(f'{rule.rule_id}|{rule.version}|')}, a.customer_key, '|', a.event_id)"
+    deadline = f"a.ts_ms + {rule.window_ms}"
+    absent = " or ".join(rule.cancel_types)
+    summary = (
+        f"CONCAT({quote(rule.anchor_type + ' ')}, a.event_id, ' at ', {_utc('a.ts_ms')}, "
+        f"{quote(f' had no {absent} within {format_duration_ms(rule.window_ms)}')})"
+    )
+    array = ", ".join(quote(t) for t in rule.cancel_types)
+    return f"""INSERT INTO {DECISIONS_SINK}
+SELECT
+  {DECISION_SCHEMA_VERSION},
+  SUBSTR(SHA256({key}), 1, 32),
+  a.customer_key,
+  {quote(rule.rule_id)},
+  {rule.version},
+  {quote(STATUS_FIRED)},
+  {_utc(deadline)},
+  {deadline},
+  ROW({summary}, a.event_id, a.event_type, {_utc("a.ts_ms")}, ARRAY[{array}],
+      {quote(format_duration_ms(rule.window_ms))}, a.product_id, a.cart_value)
+FROM {EVENTS} a
+LEFT JOIN {EVENTS} b
+  ON a.customer_key = b.customer_key
+  AND b.ts BETWEEN a.ts AND a.ts + {window}
+  AND b.event_type IN ({stoppers})
+  AND (b.event_type IN ({cancels}){supersede})
+WHERE a.event_type = {quote(rule.anchor_type)} AND b.event_id IS NULL"""

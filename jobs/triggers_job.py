@@ -1,0 +1,266 @@
+"""The triggers job: a builder that takes its source and sinks, plus a thin ``main``.
+
+Run it on a local minicluster::
+
+    python -m jobs.triggers_job --bootstrap-servers localhost:9092 --bounded
+
+or on a Flink cluster::
+
+    flink run -py jobs/triggers_job.py -pyexec /path/to/venv/bin/python -- --bootstrap-servers ...
+
+Tests call :func:`build_pipeline` with file sources and sinks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from journey_triggers.config import EXECUTION_MODES, JobConfig
+from journey_triggers.durations import parse_duration_ms
+from journey_triggers.errors import ConfigError, JourneyTriggersError
+from journey_triggers.semantics.abandonment import AbsenceRule
+from jobs import sql
+from jobs.specs import (
+    START_MODES,
+    FileSinkSpec,
+    FileSourceSpec,
+    KafkaSinkSpec,
+    KafkaSourceSpec,
+    SinkSpec,
+    SourceSpec,
+)
+
+if TYPE_CHECKING:
+    from pyflink.table import StatementSet, TableEnvironment
+
+JOB_NAME = "journey-triggers"
+
+
+def default_rules(config: JobConfig) -> list[AbsenceRule]:
+    """Return the rules the job runs: cart abandonment with the configured window."""
+    return [AbsenceRule(window_ms=config.abandonment_window_ms)]
+
+
+def create_table_env(config: JobConfig) -> TableEnvironment:
+    """Return a streaming TableEnvironment configured from ``config``."""
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    conf = env.get_config()
+    settings = {
+        "pipeline.name": JOB_NAME,
+        "parallelism.default": str(config.parallelism),
+        # Decisions format times in UTC; the session zone must not depend on the machine.
+        "table.local-time-zone": "UTC",
+        "execution.checkpointing.interval": f"{config.checkpoint_interval_ms} ms",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "table.exec.source.idle-timeout": f"{config.idle_timeout_ms} ms",
+        "python.execution-mode": config.python_execution_mode,
+        # Retry a failed job a few times (a lost TaskManager, a broker blip), then fail loudly
+        # instead of restarting forever and hiding the error.
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": "1 s",
+        "restart-strategy.exponential-delay.max-backoff": "30 s",
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff": "5",
+        **config.flink_conf,
+    }
+    for key, value in settings.items():
+        conf.set(key, value)
+    return env
+
+
+def build_pipeline(
+    t_env: TableEnvironment,
+    source: SourceSpec,
+    sink: SinkSpec,
+    config: JobConfig,
+    rules: Sequence[AbsenceRule] | None = None,
+) -> StatementSet:
+    """Register the job's tables on ``t_env`` and return its statements, ready to execute."""
+    statements = [
+        sql.source_ddl(source, config),
+        sql.classified_view(),
+        sql.events_view(config),
+        *sql.sink_ddls(sink),
+    ]
+    for statement in statements:
+        t_env.execute_sql(statement)
+    statement_set = t_env.create_statement_set()
+    statement_set.add_insert_sql(sql.dead_letter_insert())
+    statement_set.add_insert_sql(sql.late_insert(config))
+    for rule in rules if rules is not None else default_rules(config):
+        statement_set.add_insert_sql(sql.absence_insert(rule))
+    return statement_set
+
+
+def _key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            msg = f"{flag} takes KEY=VALUE, got {pair!r}"
+            raise ConfigError(msg)
+        result[key] = value
+    return result
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the job's flags to ``parser`` (shared by ``python -m`` and ``journey-triggers run``)."""
+    defaults = JobConfig()
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, e.g. localhost:9092")
+    io.add_argument("--input-topic", default="events", help="topic of raw events (default: events)")
+    io.add_argument(
+        "--group-id", default="journey-triggers", help="consumer group (default: journey-triggers)"
+    )
+    io.add_argument(
+        "--start",
+        default="earliest",
+        help=f"where to start reading: {', '.join(START_MODES)} or epoch ms (default: earliest)",
+    )
+    io.add_argument(
+        "--bounded",
+        action="store_true",
+        help="stop at the end offsets the input topic has at start, then fire what is pending",
+    )
+    io.add_argument("--decisions-topic", default="decisions", help="default: decisions")
+    io.add_argument("--dead-letter-topic", default="events.dlq", help="default: events.dlq")
+    io.add_argument("--late-topic", default="events.late", help="default: events.late")
+    io.add_argument(
+        "--transactional-id-prefix",
+        default="journey-triggers",
+        help="prefix of the exactly-once sink's Kafka transactional ids (default: journey-triggers)",
+    )
+    io.add_argument(
+        "--kafka-property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra Kafka client property for sources and sinks (repeatable), "
+        "e.g. security.protocol=SASL_SSL",
+    )
+    io.add_argument("--input-file", help="read events from this JSON-lines file instead of Kafka")
+    io.add_argument(
+        "--output-dir", help="write decisions, dead letters and late events here instead of Kafka"
+    )
+    timing = parser.add_argument_group("event time and execution")
+    timing.add_argument(
+        "--out-of-orderness",
+        default=f"{defaults.out_of_orderness_ms}ms",
+        help="how late an event may arrive behind its partition's newest (default: 10s)",
+    )
+    timing.add_argument(
+        "--idle-timeout",
+        default=f"{defaults.idle_timeout_ms}ms",
+        help="a partition silent this long stops holding back event time; 0ms disables "
+        "(default: 30s)",
+    )
+    timing.add_argument(
+        "--abandonment-window",
+        default="15m",
+        help="cart abandonment: add_to_cart with no purchase within this (default: 15m)",
+    )
+    timing.add_argument(
+        "--parallelism", type=int, default=defaults.parallelism, help="default: 2"
+    )
+    timing.add_argument(
+        "--checkpoint-interval",
+        default=f"{defaults.checkpoint_interval_ms}ms",
+        help="exactly-once output is committed at each checkpoint (default: 5s)",
+    )
+    timing.add_argument(
+        "--python-execution-mode",
+        choices=EXECUTION_MODES,
+        default=defaults.python_execution_mode,
+        help="PyFlink worker mode for Python operators (default: process)",
+    )
+    timing.add_argument(
+        "--flink-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra Flink configuration (repeatable), e.g. state.backend.type=rocksdb",
+    )
+    timing.add_argument(
+        "--detached",
+        action="store_true",
+        help="submit and return without waiting for the job to finish (cluster use)",
+    )
+
+
+def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobConfig]:
+    """Turn parsed flags into the job's source, sink and config; raise ConfigError if invalid."""
+    config = JobConfig(
+        out_of_orderness_ms=parse_duration_ms(
+            args.out_of_orderness, what="--out-of-orderness", allow_zero=True
+        ),
+        idle_timeout_ms=parse_duration_ms(args.idle_timeout, what="--idle-timeout", allow_zero=True),
+        abandonment_window_ms=parse_duration_ms(args.abandonment_window, what="--abandonment-window"),
+        parallelism=args.parallelism,
+        checkpoint_interval_ms=parse_duration_ms(
+            args.checkpoint_interval, what="--checkpoint-interval"
+        ),
+        python_execution_mode=args.python_execution_mode,
+        flink_conf=_key_values(args.flink_conf, "--flink-conf"),
+    )
+    kafka_properties = _key_values(args.kafka_property, "--kafka-property")
+    source: SourceSpec
+    if args.input_file:
+        source = FileSourceSpec(path=args.input_file)
+    elif args.bootstrap_servers:
+        source = KafkaSourceSpec(
+            bootstrap_servers=args.bootstrap_servers,
+            topic=args.input_topic,
+            group_id=args.group_id,
+            start=args.start,
+            bounded=args.bounded,
+            properties=kafka_properties,
+        )
+    else:
+        msg = "give --bootstrap-servers (Kafka) or --input-file"
+        raise ConfigError(msg)
+    sink: SinkSpec
+    if args.output_dir:
+        sink = FileSinkSpec(directory=args.output_dir)
+    elif args.bootstrap_servers:
+        sink = KafkaSinkSpec(
+            bootstrap_servers=args.bootstrap_servers,
+            decisions_topic=args.decisions_topic,
+            dead_letter_topic=args.dead_letter_topic,
+            late_topic=args.late_topic,
+            transactional_id_prefix=args.transactional_id_prefix,
+            properties=kafka_properties,
+        )
+    else:
+        msg = "give --bootstrap-servers (Kafka) or --output-dir"
+        raise ConfigError(msg)
+    return source, sink, config
+
+
+def run(args: argparse.Namespace) -> None:
+    """Build the job from flags and execute it; wait for the end unless ``--detached``."""
+    source, sink, config = job_from_args(args)
+    t_env = create_table_env(config)
+    result = build_pipeline(t_env, source, sink, config).execute()
+    if not args.detached:
+        result.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse flags and run the job."""
+    parser = argparse.ArgumentParser(prog="python -m jobs.triggers_job", description=__doc__)
+    add_job_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except JourneyTriggersError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Typed job configuration: every default in one place.
+
+The CLI (``journey_triggers/cli.py``) and the job's main (``jobs/triggers_job.py``) build this from
+flags; tests build it directly. Durations are milliseconds here and strings like ``"15m"`` on the
+command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from journey_triggers.errors import ConfigError
+
+EXECUTION_MODES = ("process", "thread")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """How the job treats time, state and Flink resources."""
+
+    out_of_orderness_ms: int = 10_000
+    """Bounded out-of-orderness: how far behind its partition's maximum an event may arrive."""
+    idle_timeout_ms: int = 30_000
+    """A source partition with no records for this long stops holding back the watermark.
+    0 disables idleness."""
+    abandonment_window_ms: int = 15 * 60_000
+    """Cart abandonment: add_to_cart with no purchase within this window."""
+    parallelism: int = 2
+    checkpoint_interval_ms: int = 5_000
+    """Exactly-once output becomes visible to read_committed consumers at each checkpoint."""
+    python_execution_mode: str = "process"
+    """PyFlink's Python worker mode for Python operators: ``process`` or ``thread``."""
+    flink_conf: dict[str, str] = field(default_factory=dict)
+    """Extra Flink configuration, e.g. ``state.backend.type: rocksdb``."""
+
+    def __post_init__(self) -> None:
+        if self.out_of_orderness_ms < 0:
+            msg = f"out-of-orderness must be >= 0 ms, got {self.out_of_orderness_ms}"
+            raise ConfigError(msg)
+        if self.idle_timeout_ms < 0:
+            msg = f"idle timeout must be >= 0 ms, got {self.idle_timeout_ms}"
+            raise ConfigError(msg)
+        if self.abandonment_window_ms <= 0:
+            msg = f"abandonment window must be > 0 ms, got {self.abandonment_window_ms}"
+            raise ConfigError(msg)
+        if self.parallelism < 1:
+            msg = f"parallelism must be >= 1, got {self.parallelism}"
+            raise ConfigError(msg)
+        if self.checkpoint_interval_ms <= 0:
+            msg = f"checkpoint interval must be > 0 ms, got {self.checkpoint_interval_ms}"
+            raise ConfigError(msg)
+        if self.python_execution_mode not in EXECUTION_MODES:
+            msg = (
+                f"python execution mode must be one of {', '.join(EXECUTION_MODES)}, "
+                f"got {self.python_execution_mode!r}"
+            )
+            raise ConfigError(msg)

@@ -1,0 +1,182 @@
+"""Customer events: the vocabulary, the timestamp rules and a reference parser.
+
+The Flink job parses events in JVM SQL (``jobs/sql.py``). This module states the same rules in
+plain Python. The generator, the plain-Python trigger semantics and the tests use it, and an
+integration test checks that SQL and Python accept, reject and time-stamp the same records.
+The JSON Schema of an event is ``schemas/customer_event.v1.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+EVENT_TYPES: tuple[str, ...] = (
+    "page_view",
+    "product_view",
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout_started",
+    "purchase",
+    "form_started",
+    "form_submitted",
+    "video_progress",
+    "email_open",
+    "email_click",
+    "login",
+    "consent_update",
+    "erasure_request",
+)
+
+# Reasons a record is dead-lettered. The SQL ingest uses the same strings, checked in this order.
+REJECT_EMPTY = "empty_record"
+REJECT_NOT_JSON_OBJECT = "not_a_json_object"
+REJECT_MISSING_EVENT_ID = "missing_event_id"
+REJECT_MISSING_EVENT_TYPE = "missing_event_type"
+REJECT_UNKNOWN_EVENT_TYPE = "unknown_event_type"
+REJECT_MISSING_IDENTITY = "missing_customer_id_and_anonymous_id"
+REJECT_MISSING_TS = "missing_ts"
+REJECT_INVALID_TS = "invalid_ts"
+
+# Epoch milliseconds (a JSON integer or a string of digits), or ISO-8601 with a zone.
+EPOCH_MS = re.compile(r"^[0-9]{1,15}$")
+ISO_8601 = re.compile(
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+ANONYMOUS_PREFIX = "anon:"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A valid customer event, reduced to what the job reads."""
+
+    event_id: str
+    event_type: str
+    customer_key: str
+    ts_ms: int
+    properties: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    customer_id: str | None = None
+    anonymous_id: str | None = None
+    device_id: str | None = None
+    session_id: str | None = None
+    source_partition: int = 0
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record that cannot be processed, with the reason it is dead-lettered."""
+
+    reason: str
+    raw: str
+
+
+def customer_key(customer_id: str | None, anonymous_id: str | None) -> str | None:
+    """Return the key a record is processed under.
+
+    A known customer is keyed by ``customer_id``; an anonymous visitor by ``anon:<anonymous_id>``,
+    so the two id spaces never collide.
+    """
+    if customer_id:
+        return customer_id
+    if anonymous_id:
+        return ANONYMOUS_PREFIX + anonymous_id
+    return None
+
+
+def parse_timestamp_ms(value: Any) -> int | None:
+    """Return epoch milliseconds for an event's ``ts``, or ``None`` when it is invalid.
+
+    Accepted: a non-negative integer of epoch milliseconds (as a JSON number or a string of
+    digits), or ISO-8601 with seconds and a zone (``Z`` or ``±hh:mm``); fractions beyond
+    milliseconds are truncated.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 10**15 else None
+    if not isinstance(value, str):
+        return None
+    if EPOCH_MS.match(value):
+        return int(value)
+    match = ISO_8601.match(value)
+    if match is None:
+        return None
+    day, hh, mm, ss, fraction, zone = match.groups()
+    try:
+        local = datetime.strptime(f"{day} {hh}:{mm}:{ss}", "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    offset_minutes = 0
+    if zone != "Z":
+        zh, zm = int(zone[1:3]), int(zone[4:6])
+        if zh > 23 or zm > 59:
+            return None
+        offset_minutes = (zh * 60 + zm) * (1 if zone[0] == "+" else -1)
+    millis = int((fraction or ".0")[1:4].ljust(3, "0"))
+    instant = local - timedelta(minutes=offset_minutes)
+    epoch = int(instant.timestamp()) * 1000 + millis
+    return epoch if epoch >= 0 else None
+
+
+def format_timestamp_ms(ts_ms: int) -> str:
+    """Render epoch milliseconds as ISO-8601 UTC with milliseconds, as decisions carry them."""
+    instant = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+def _text(record: dict[str, Any], name: str) -> str | None:
+    value = record.get(name)
+    if isinstance(value, str) and value != "":
+        return value
+    return None
+
+
+def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Rejection:
+    """Validate one raw record the way the job's SQL ingest does.
+
+    Identity, id and type fields must be non-empty JSON strings; ``ts`` must be present (a
+    ``null`` ``ts`` is invalid, an absent one is missing).
+    """
+    if not raw:
+        return Rejection(REJECT_EMPTY, raw or "")
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return Rejection(REJECT_NOT_JSON_OBJECT, raw)
+    if not isinstance(record, dict):
+        return Rejection(REJECT_NOT_JSON_OBJECT, raw)
+    event_id = _text(record, "event_id")
+    if event_id is None:
+        return Rejection(REJECT_MISSING_EVENT_ID, raw)
+    event_type = _text(record, "event_type")
+    if event_type is None:
+        return Rejection(REJECT_MISSING_EVENT_TYPE, raw)
+    if event_type not in EVENT_TYPES:
+        return Rejection(REJECT_UNKNOWN_EVENT_TYPE, raw)
+    key = customer_key(_text(record, "customer_id"), _text(record, "anonymous_id"))
+    if key is None:
+        return Rejection(REJECT_MISSING_IDENTITY, raw)
+    if "ts" not in record:
+        return Rejection(REJECT_MISSING_TS, raw)
+    ts_ms = parse_timestamp_ms(record["ts"])
+    if ts_ms is None:
+        return Rejection(REJECT_INVALID_TS, raw)
+    properties = record.get("properties")
+    return Event(
+        event_id=event_id,
+        event_type=event_type,
+        customer_key=key,
+        ts_ms=ts_ms,
+        properties=properties if isinstance(properties, dict) else {},
+        customer_id=_text(record, "customer_id"),
+        anonymous_id=_text(record, "anonymous_id"),
+        device_id=_text(record, "device_id"),
+        session_id=_text(record, "session_id"),
+        source_partition=source_partition,
+    )
