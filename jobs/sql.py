@@ -16,12 +16,12 @@ The pipeline, all in JVM operators:
 
 from __future__ import annotations
 
+from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSourceSpec, SinkSpec
 from journey_triggers import events as ev
 from journey_triggers.config import JobConfig
 from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
 from journey_triggers.durations import format_duration_ms
 from journey_triggers.semantics.abandonment import AbsenceRule
-from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSinkSpec, KafkaSourceSpec, SinkSpec
 
 SOURCE = "jt_source"
 CLASSIFIED = "jt_classified"
@@ -70,8 +70,12 @@ def json_is_string(path: str, column: str = "line") -> str:
 
 
 def non_empty_string(path: str) -> str:
-    """Return a predicate: the field at ``path`` is a non-empty JSON string."""
-    return f"({json_is_string(path)} AND CHAR_LENGTH({json_value(path)}) > 0)"
+    """Return a predicate, never NULL: the field at ``path`` is a non-empty JSON string.
+
+    A missing field makes the JSON functions return NULL; ``COALESCE`` turns that into FALSE so
+    that ``NOT`` of it is TRUE (three-valued logic would otherwise let the record through).
+    """
+    return f"COALESCE({json_is_string(path)} AND CHAR_LENGTH({json_value(path)}) > 0, FALSE)"
 
 
 def _timestamp_ms_expression() -> str:
@@ -101,9 +105,9 @@ def _timestamp_ms_expression() -> str:
         f"AND ({zone} = 'Z' OR ({zone_hours} <= 23 AND {zone_minutes} <= 59))"
     )
     return (
-        f"(CASE WHEN NOT JSON_EXISTS(line, '$.ts') THEN CAST(NULL AS BIGINT) "
-        f"WHEN REGEXP({ts}, '^[0-9]{{1,15}}$') THEN CAST({ts} AS BIGINT) "
-        f"WHEN {valid_iso} AND {iso_ms} >= 0 THEN {iso_ms} "
+        f"(CASE WHEN NOT COALESCE(JSON_EXISTS(line, '$.ts'), FALSE) THEN CAST(NULL AS BIGINT) "
+        f"WHEN COALESCE(REGEXP({ts}, '^[0-9]{{1,15}}$'), FALSE) THEN CAST({ts} AS BIGINT) "
+        f"WHEN COALESCE({valid_iso} AND {iso_ms} >= 0, FALSE) THEN {iso_ms} "
         f"ELSE CAST(NULL AS BIGINT) END)"
     )
 
@@ -113,8 +117,14 @@ def _kafka_properties(properties: dict[str, str]) -> str:
 
 
 def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str:
-    """Return the DDL of the raw event source with its watermark."""
+    """Return the DDL of the raw event source with its watermark.
+
+    Rejected records get event time 0, so neither the watermark nor a partition's progress can
+    be moved by a record that is dead-lettered. (Computed columns cannot refer to each other,
+    so the expressions are repeated.)
+    """
     ts_ms = _timestamp_ms_expression()
+    reject = _reject_reason(ts_ms)
     if isinstance(spec, KafkaSourceSpec):
         position = (
             "`src` STRING METADATA FROM 'topic' VIRTUAL,\n"
@@ -122,9 +132,16 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
             "  `src_offset` BIGINT METADATA FROM 'offset' VIRTUAL,"
         )
         if spec.start.isdigit():
-            startup = f"'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '{spec.start}'"
+            startup = (
+                "'scan.startup.mode' = 'timestamp', "
+                f"'scan.startup.timestamp-millis' = '{spec.start}'"
+            )
         else:
-            mode = {"earliest": "earliest-offset", "latest": "latest-offset", "group": "group-offsets"}
+            mode = {
+                "earliest": "earliest-offset",
+                "latest": "latest-offset",
+                "group": "group-offsets",
+            }
             startup = f"'scan.startup.mode' = '{mode[spec.start]}'"
             if spec.start == "group":
                 startup += ", 'properties.auto.offset.reset' = 'earliest'"
@@ -149,25 +166,27 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
   {position}
   `pt` AS PROCTIME(),
   `ts_ms` AS {ts_ms},
-  `ts` AS TO_TIMESTAMP_LTZ(COALESCE({ts_ms}, 0), 3),
+  `reject_reason` AS {reject},
+  `ts` AS TO_TIMESTAMP_LTZ(CASE WHEN {reject} IS NULL THEN {ts_ms} ELSE 0 END, 3),
   WATERMARK FOR `ts` AS `ts` - {interval(config.out_of_orderness_ms)}
 ) WITH (
   {options}
 )"""
 
 
-def _reject_reason() -> str:
+def _reject_reason(ts_ms: str) -> str:
     known = ", ".join(quote(t) for t in ev.EVENT_TYPES)
     return f"""CASE
     WHEN line IS NULL OR CHAR_LENGTH(line) = 0 THEN {quote(ev.REJECT_EMPTY)}
-    WHEN NOT (line IS JSON OBJECT) THEN {quote(ev.REJECT_NOT_JSON_OBJECT)}
+    WHEN NOT COALESCE(line IS JSON OBJECT, FALSE) THEN {quote(ev.REJECT_NOT_JSON_OBJECT)}
     WHEN NOT {non_empty_string("$.event_id")} THEN {quote(ev.REJECT_MISSING_EVENT_ID)}
     WHEN NOT {non_empty_string("$.event_type")} THEN {quote(ev.REJECT_MISSING_EVENT_TYPE)}
-    WHEN {json_value("$.event_type")} NOT IN ({known}) THEN {quote(ev.REJECT_UNKNOWN_EVENT_TYPE)}
+    WHEN NOT COALESCE({json_value("$.event_type")} IN ({known}), FALSE)
+      THEN {quote(ev.REJECT_UNKNOWN_EVENT_TYPE)}
     WHEN NOT {non_empty_string("$.customer_id")} AND NOT {non_empty_string("$.anonymous_id")}
       THEN {quote(ev.REJECT_MISSING_IDENTITY)}
-    WHEN NOT JSON_EXISTS(line, '$.ts') THEN {quote(ev.REJECT_MISSING_TS)}
-    WHEN ts_ms IS NULL THEN {quote(ev.REJECT_INVALID_TS)}
+    WHEN NOT COALESCE(JSON_EXISTS(line, '$.ts'), FALSE) THEN {quote(ev.REJECT_MISSING_TS)}
+    WHEN {ts_ms} IS NULL THEN {quote(ev.REJECT_INVALID_TS)}
   END"""
 
 
@@ -176,8 +195,7 @@ def classified_view() -> str:
     anon = quote(ev.ANONYMOUS_PREFIX)
     return f"""CREATE TEMPORARY VIEW {CLASSIFIED} AS
 SELECT
-  line, src, src_partition, src_offset, ts, ts_ms,
-  {_reject_reason()} AS reject_reason,
+  line, src, src_partition, src_offset, ts, ts_ms, reject_reason,
   {json_value("$.event_id")} AS event_id,
   {json_value("$.event_type")} AS event_type,
   CASE WHEN {non_empty_string("$.customer_id")} THEN {json_value("$.customer_id")}
@@ -185,7 +203,7 @@ SELECT
   END AS customer_key,
   {json_value("$.properties.product_id")} AS product_id,
   TRY_CAST({json_value("$.properties.cart_value")} AS DOUBLE) AS cart_value,
-  MAX(ts_ms) OVER (
+  MAX(CASE WHEN reject_reason IS NULL THEN ts_ms END) OVER (
     PARTITION BY src, src_partition ORDER BY pt
     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
   ) AS partition_max_ts_ms

@@ -18,10 +18,6 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from journey_triggers.config import EXECUTION_MODES, JobConfig
-from journey_triggers.durations import parse_duration_ms
-from journey_triggers.errors import ConfigError, JourneyTriggersError
-from journey_triggers.semantics.abandonment import AbsenceRule
 from jobs import sql
 from jobs.specs import (
     START_MODES,
@@ -32,6 +28,10 @@ from jobs.specs import (
     SinkSpec,
     SourceSpec,
 )
+from journey_triggers.config import EXECUTION_MODES, JobConfig
+from journey_triggers.durations import parse_duration_ms
+from journey_triggers.errors import ConfigError, JourneyTriggersError
+from journey_triggers.semantics.abandonment import AbsenceRule
 
 if TYPE_CHECKING:
     from pyflink.table import StatementSet, TableEnvironment
@@ -132,7 +132,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument(
         "--transactional-id-prefix",
         default="journey-triggers",
-        help="prefix of the exactly-once sink's Kafka transactional ids (default: journey-triggers)",
+        help="prefix of the exactly-once sink's Kafka transactional ids "
+        "(default: journey-triggers)",
     )
     io.add_argument(
         "--kafka-property",
@@ -163,9 +164,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         default="15m",
         help="cart abandonment: add_to_cart with no purchase within this (default: 15m)",
     )
-    timing.add_argument(
-        "--parallelism", type=int, default=defaults.parallelism, help="default: 2"
-    )
+    timing.add_argument("--parallelism", type=int, default=defaults.parallelism, help="default: 2")
     timing.add_argument(
         "--checkpoint-interval",
         default=f"{defaults.checkpoint_interval_ms}ms",
@@ -197,8 +196,12 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         out_of_orderness_ms=parse_duration_ms(
             args.out_of_orderness, what="--out-of-orderness", allow_zero=True
         ),
-        idle_timeout_ms=parse_duration_ms(args.idle_timeout, what="--idle-timeout", allow_zero=True),
-        abandonment_window_ms=parse_duration_ms(args.abandonment_window, what="--abandonment-window"),
+        idle_timeout_ms=parse_duration_ms(
+            args.idle_timeout, what="--idle-timeout", allow_zero=True
+        ),
+        abandonment_window_ms=parse_duration_ms(
+            args.abandonment_window, what="--abandonment-window"
+        ),
         parallelism=args.parallelism,
         checkpoint_interval_ms=parse_duration_ms(
             args.checkpoint_interval, what="--checkpoint-interval"

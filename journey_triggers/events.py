@@ -140,8 +140,8 @@ def _text(record: dict[str, Any], name: str) -> str | None:
 def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Rejection:
     """Validate one raw record the way the job's SQL ingest does.
 
-    Identity, id and type fields must be non-empty JSON strings; ``ts`` must be present (a
-    ``null`` ``ts`` is invalid, an absent one is missing).
+    Identity, id and type fields must be non-empty JSON strings; an absent or ``null`` ``ts``
+    is missing, any other unparseable ``ts`` is invalid.
     """
     if not raw:
         return Rejection(REJECT_EMPTY, raw or "")
@@ -162,7 +162,7 @@ def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Reject
     key = customer_key(_text(record, "customer_id"), _text(record, "anonymous_id"))
     if key is None:
         return Rejection(REJECT_MISSING_IDENTITY, raw)
-    if "ts" not in record:
+    if record.get("ts") is None:
         return Rejection(REJECT_MISSING_TS, raw)
     ts_ms = parse_timestamp_ms(record["ts"])
     if ts_ms is None:

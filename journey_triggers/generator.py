@@ -1,0 +1,297 @@
+"""Seeded, deterministic generator of realistic customer journeys.
+
+Each customer has one or two devices, a home country and time zone, and a few sessions over the
+horizon. A session browses pages and products, may add to cart, may check out and buy (sometimes
+only after the abandonment window), or may abandon. Mobile sessions stay anonymous
+(``anonymous_id`` per device); a ``login`` links a device's anonymous id to the ``customer_id``,
+and later events of that session carry both. Customers also open marketing emails, start and
+submit forms, and watch videos.
+
+The same ``seed`` and parameters always give the same records, byte for byte. Arrival order is
+event time plus a seeded jitter of at most ``disorder_ms``, so no record arrives more than
+``disorder_ms`` behind one before it: with ``disorder_ms`` at or below the job's
+out-of-orderness bound, nothing is late.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from journey_triggers.events import format_timestamp_ms
+
+DEFAULT_START_MS = 1_798_761_600_000  # 2027-01-01T00:00:00Z
+
+_ZONES = [
+    ("US", "America/New_York", -300),
+    ("US", "America/Los_Angeles", -480),
+    ("GB", "Europe/London", 0),
+    ("DE", "Europe/Berlin", 60),
+    ("FR", "Europe/Paris", 60),
+    ("IN", "Asia/Kolkata", 330),
+    ("JP", "Asia/Tokyo", 540),
+    ("BR", "America/Sao_Paulo", -180),
+]
+_CATEGORIES = {
+    "shoes": (40.0, 180.0),
+    "jackets": (60.0, 320.0),
+    "electronics": (20.0, 900.0),
+    "books": (8.0, 45.0),
+    "home": (15.0, 250.0),
+}
+_PAGES = ["/", "/sale", "/new", "/help/shipping", "/stores", "/blog/style-guide"]
+_FORMS = ["newsletter", "store-appointment", "contact"]
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What to generate."""
+
+    customers: int = 200
+    seed: int = 7
+    start_ms: int = DEFAULT_START_MS
+    horizon_ms: int = 2 * 86_400_000
+    disorder_ms: int = 2_000
+    iso_timestamp_share: float = 0.2
+    """Share of records whose ``ts`` is ISO-8601 with the customer's offset, not epoch ms."""
+    invalid_share: float = 0.0
+    """Share of extra malformed records mixed in (to exercise the dead-letter path)."""
+
+
+@dataclass(frozen=True)
+class Product:
+    """A catalog item."""
+
+    product_id: str
+    category: str
+    price: float
+
+
+def catalog(seed: int, size: int = 60) -> list[Product]:
+    """Return the generator's product catalog, fixed by ``seed``."""
+    rng = random.Random(f"catalog-{seed}")
+    products = []
+    for index in range(size):
+        category = rng.choice(sorted(_CATEGORIES))
+        low, high = _CATEGORIES[category]
+        products.append(Product(f"p{index:04d}", category, round(rng.uniform(low, high), 2)))
+    return products
+
+
+def _iso(ts_ms: int, offset_minutes: int) -> str:
+    zone = timedelta(minutes=offset_minutes)
+    local = datetime.fromtimestamp(ts_ms / 1000, tz=UTC) + zone
+    sign = "+" if offset_minutes >= 0 else "-"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    return (
+        local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}{sign}{hours:02d}:{minutes:02d}"
+    )
+
+
+class _Customer:
+    def __init__(self, index: int, cfg: GeneratorConfig, rng: random.Random) -> None:
+        self.customer_id = f"cust-{index:06d}"
+        self.country, self.time_zone, self.offset = rng.choice(_ZONES)
+        kinds = ["mobile", "desktop"] if rng.random() < 0.5 else [rng.choice(["mobile", "desktop"])]
+        self.devices = [
+            (f"dev-{index:06d}-{n}", kind, f"anon-{rng.getrandbits(48):012x}")
+            for n, kind in enumerate(kinds)
+        ]
+        self.linked: set[str] = set()
+
+
+def _journey(
+    cust: _Customer, cfg: GeneratorConfig, products: list[Product], rng: random.Random
+) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    counter = 0
+
+    def emit(
+        event_type: str, ts_ms: int, device: tuple[str, str, str], session: str | None, **props: Any
+    ) -> None:
+        nonlocal counter
+        counter += 1
+        device_id, kind, anonymous_id = device
+        record: dict[str, Any] = {
+            "schema_version": 1,
+            "event_id": f"{cust.customer_id}-{counter:05d}",
+            "event_type": event_type,
+            "anonymous_id": anonymous_id,
+            "device_id": device_id,
+            "session_id": session,
+            "ts": _iso(ts_ms, cust.offset) if rng.random() < cfg.iso_timestamp_share else ts_ms,
+            "device_type": kind,
+            "channel": "app" if kind == "mobile" else "web",
+            "country": cust.country,
+            "time_zone": cust.time_zone,
+            "properties": props,
+        }
+        if anonymous_id in cust.linked or event_type == "email_open":
+            record["customer_id"] = cust.customer_id
+        if event_type == "email_open":
+            record["channel"] = "email"
+        events.append({k: v for k, v in record.items() if v is not None})
+
+    starts = sorted(cfg.start_ms + rng.randrange(cfg.horizon_ms) for _ in range(rng.randint(1, 4)))
+    for number, t in enumerate(starts):
+        device = rng.choice(cust.devices)
+        session = f"s-{cust.customer_id}-{number}"
+        cart: list[Product] = []
+        emit(
+            "page_view",
+            t,
+            device,
+            session,
+            page=rng.choice(_PAGES),
+            dwell_ms=rng.randint(2_000, 90_000),
+        )
+        for _ in range(rng.randint(1, 6)):
+            t += rng.randint(5_000, 120_000)
+            product = rng.choice(products)
+            emit(
+                "product_view",
+                t,
+                device,
+                session,
+                product_id=product.product_id,
+                category=product.category,
+                price=product.price,
+                dwell_ms=rng.randint(3_000, 150_000),
+            )
+            if rng.random() < 0.3:
+                t += rng.randint(3_000, 60_000)
+                cart.append(product)
+                emit(
+                    "add_to_cart",
+                    t,
+                    device,
+                    session,
+                    product_id=product.product_id,
+                    category=product.category,
+                    price=product.price,
+                    cart_value=round(sum(p.price for p in cart), 2),
+                    cart_items=len(cart),
+                )
+        if device[1] == "desktop" and (cart or rng.random() < 0.3) and device[2] not in cust.linked:
+            t += rng.randint(5_000, 60_000)
+            cust.linked.add(device[2])
+            emit("login", t, device, session, method=rng.choice(["password", "sso"]))
+        if rng.random() < 0.15:
+            t += rng.randint(5_000, 60_000)
+            form = rng.choice(_FORMS)
+            emit("form_started", t, device, session, form_id=form)
+            if rng.random() < 0.6:
+                t += rng.randint(10_000, 900_000)
+                emit("form_submitted", t, device, session, form_id=form)
+        if rng.random() < 0.1:
+            t += rng.randint(5_000, 60_000)
+            emit(
+                "video_progress",
+                t,
+                device,
+                session,
+                video_id="v-lookbook",
+                video_pct=rng.choice([25, 50, 80, 100]),
+            )
+        if cart:
+            roll = rng.random()
+            if roll < 0.45:  # buys within the window
+                t += rng.randint(20_000, 600_000)
+                emit(
+                    "checkout_started",
+                    t,
+                    device,
+                    session,
+                    cart_value=round(sum(p.price for p in cart), 2),
+                )
+                t += rng.randint(10_000, 240_000)
+                emit(
+                    "purchase",
+                    t,
+                    device,
+                    session,
+                    order_id=f"o-{session}",
+                    cart_value=round(sum(p.price for p in cart), 2),
+                    items=len(cart),
+                )
+            elif roll < 0.6:  # comes back and buys after the window
+                t += rng.randint(1_200_000, 7_200_000)
+                emit(
+                    "purchase",
+                    t,
+                    device,
+                    session + "-return",
+                    order_id=f"o-{session}",
+                    cart_value=round(sum(p.price for p in cart), 2),
+                    items=len(cart),
+                )
+            elif roll < 0.7:
+                t += rng.randint(5_000, 60_000)
+                removed = cart.pop()
+                emit(
+                    "remove_from_cart",
+                    t,
+                    device,
+                    session,
+                    product_id=removed.product_id,
+                    cart_value=round(sum(p.price for p in cart), 2),
+                    cart_items=len(cart),
+                )
+        if rng.random() < 0.4:
+            emit(
+                "email_open",
+                cfg.start_ms + rng.randrange(cfg.horizon_ms),
+                device,
+                None,
+                campaign_id=rng.choice(["weekly", "winback", "new-arrivals"]),
+            )
+    return events
+
+
+_MALFORMED = [
+    "this is not json",
+    '{"event_id": "broken", "event_type": "page_view"',
+    '{"event_type": "page_view", "customer_id": "x", "ts": 1}',
+    '{"event_id": "u1", "event_type": "teleport", "customer_id": "x", "ts": 1}',
+    '{"event_id": "u2", "event_type": "page_view", "ts": 1}',
+    '{"event_id": "u3", "event_type": "page_view", "customer_id": "x", "ts": "yesterday"}',
+    "[1, 2, 3]",
+]
+
+
+def generate(cfg: GeneratorConfig) -> Iterator[tuple[str | None, str]]:
+    """Yield ``(kafka_key, json_line)`` in arrival order; the key is the record's device id."""
+    products = catalog(cfg.seed)
+    rng = random.Random(cfg.seed)
+    records: list[tuple[float, int, str | None, str]] = []
+    sequence = 0
+    for index in range(cfg.customers):
+        customer = _Customer(index, cfg, rng)
+        for record in _journey(customer, cfg, products, rng):
+            ts = record["ts"]
+            ts_ms = ts if isinstance(ts, int) else _ms_of(record, customer)
+            arrival = ts_ms + rng.random() * cfg.disorder_ms
+            sequence += 1
+            line = json.dumps(record, separators=(",", ":"), sort_keys=True)
+            records.append((arrival, sequence, record.get("device_id"), line))
+            if cfg.invalid_share and rng.random() < cfg.invalid_share:
+                sequence += 1
+                records.append((arrival, sequence, None, rng.choice(_MALFORMED)))
+    records.sort()
+    for _, _, key, line in records:
+        yield key, line
+
+
+def _ms_of(record: dict[str, Any], customer: _Customer) -> int:
+    text = str(record["ts"])
+    local = datetime.strptime(text[:23], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    return int((local - timedelta(minutes=customer.offset)).timestamp() * 1000)
+
+
+def describe_time(ts_ms: int) -> str:
+    """Return ``ts_ms`` as ISO-8601 UTC (for summaries)."""
+    return format_timestamp_ms(ts_ms)

@@ -1,0 +1,58 @@
+"""Run the triggers job as a child process in its own process group, and never leak it.
+
+PyFlink starts a JVM (and, for Python operators, Python workers) under the calling process.
+Running the job as a child in a fresh session lets the caller kill the whole tree, so a demo or a
+test leaves no JVM or worker behind even when interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from journey_triggers.errors import JourneyTriggersError
+
+
+class JobFailedError(JourneyTriggersError):
+    """The job process exited with an error."""
+
+
+def run_job(args: Sequence[str], *, timeout_s: float, log_path: Path) -> None:
+    """Run ``python -m jobs.triggers_job ARGS`` to completion; raise with the log tail on error."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "jobs.triggers_job", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            code = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            kill_group(process)
+            msg = f"the job did not finish within {timeout_s:.0f}s; log: {log_path}"
+            raise JobFailedError(msg) from None
+        except BaseException:
+            kill_group(process)
+            raise
+        finally:
+            kill_group(process)
+    if code != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+        msg = f"the job exited with code {code}; log: {log_path}\n{tail}"
+        raise JobFailedError(msg)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill ``process`` and everything in its process group (JVM, Python workers)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)

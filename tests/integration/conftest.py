@@ -1,0 +1,99 @@
+"""Fixtures that run real components: the tansu broker and a Flink minicluster."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs.specs import FileSinkSpec, FileSourceSpec, SinkSpec, SourceSpec
+from jobs.triggers_job import build_pipeline, create_table_env
+from journey_triggers import broker
+from journey_triggers.config import JobConfig
+from journey_triggers.semantics.abandonment import AbsenceRule
+
+
+def _descendants() -> set[int]:
+    """PIDs of every process below this one (JVMs, brokers, Python workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+@pytest.fixture
+def no_leftover_processes() -> Iterator[None]:
+    """Fail the test if it leaves a child process (broker, JVM, worker) running."""
+    before = _descendants()
+    yield
+    leftover = _alive(_descendants() - before)
+    assert not leftover, f"processes left running: {sorted(leftover)}"
+
+
+@pytest.fixture
+def local_broker(tmp_path: Path) -> Iterator[broker.BrokerHandle]:
+    """A fresh tansu broker on a free loopback port, stopped after the test."""
+    state = tmp_path / "broker-state"
+    with broker.running_broker(state_dir=state) as handle:
+        yield handle
+    assert broker.read_state(state) is None
+
+
+def run_pipeline(
+    source: SourceSpec,
+    sink: SinkSpec,
+    config: JobConfig,
+    rules: list[AbsenceRule] | None = None,
+) -> None:
+    """Run the job in-process on a minicluster until its bounded input is done."""
+    t_env = create_table_env(config)
+    build_pipeline(t_env, source, sink, config, rules).execute().wait()
+
+
+def read_json_lines(directory: Path) -> list[dict[str, Any]]:
+    """Read every finished part file a filesystem sink wrote under ``directory``."""
+    records: list[dict[str, Any]] = []
+    for part in sorted(directory.rglob("part-*")):
+        if part.name.startswith("."):
+            continue
+        records.extend(json.loads(line) for line in part.read_text().splitlines() if line)
+    return records
+
+
+def run_on_file(
+    lines: list[str], tmp_path: Path, config: JobConfig, name: str = "run"
+) -> dict[str, list[dict[str, Any]]]:
+    """Write ``lines`` to a file, run the job over it, return what each sink wrote."""
+    source = tmp_path / f"{name}-events.jsonl"
+    source.write_text("".join(line + "\n" for line in lines))
+    out = tmp_path / f"{name}-out"
+    run_pipeline(FileSourceSpec(str(source)), FileSinkSpec(str(out)), config)
+    return {
+        kind: read_json_lines(out / kind) for kind in ("decisions", "dead_letters", "late_events")
+    }

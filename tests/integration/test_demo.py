@@ -1,0 +1,38 @@
+"""The README's demo command, end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_prints_decisions_agrees_with_reference_and_leaves_nothing_running(
+    tmp_path, no_leftover_processes
+):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "journey_triggers.cli",
+            "demo",
+            "--customers",
+            "60",
+            "--show",
+            "3",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "same decisions as the plain-Python reference semantics: yes" in result.stdout
+    shown = [line for line in result.stdout.splitlines() if line.startswith('{"customer_id"')]
+    assert len(shown) == 3
+    assert '"rule_id": "cart_abandonment"' in shown[0]

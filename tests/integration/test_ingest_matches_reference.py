@@ -1,0 +1,102 @@
+"""The job's SQL ingest accepts, rejects and time-stamps records exactly as the Python reference.
+
+Each valid record is an add_to_cart of its own customer, so each yields one abandonment decision
+whose ``trigger_time_ms`` reveals the timestamp the SQL parsed. Valid timestamps increase in
+file order, so nothing is late.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from journey_triggers.config import JobConfig
+from journey_triggers.events import Event, Rejection, parse_event
+from tests.integration.conftest import run_on_file
+
+pytestmark = pytest.mark.integration
+
+HOUR = 3_600_000
+BASE = 1_798_761_600_000  # 2027-01-01T00:00:00Z
+
+VALID_TS = [
+    BASE,
+    str(BASE + HOUR),
+    "2027-01-01T02:00:00Z",
+    "2027-01-01T03:00:00.5Z",
+    "2027-01-01T09:30:00.123456789+05:30",
+    "2027-01-01T05:00:00.07+01:00",
+    "2026-12-31T22:00:00-08:00",
+    "2027-01-01 07:00:00Z",
+    "2027-01-01T08:00:00.999-00:00",
+]
+INVALID_TS = [
+    "2027-02-30T10:00:00Z",
+    "2027-01-01T25:00:00Z",
+    "2027-01-01T10:00:00+24:00",
+    "2027-01-01T10:00:00",
+    "2027-01-01T10:00Z",
+    "1.7e12",
+    -5,
+    True,
+    None,
+    {"ms": 5},
+    1.5,
+    "tomorrow",
+    "1234567890123456",
+]
+
+
+def _record(event_id: object, **fields: object) -> str:
+    base: dict[str, object] = {"event_id": event_id, "event_type": "add_to_cart"}
+    base.update(fields)
+    return json.dumps({k: v for k, v in base.items() if v is not ...})
+
+
+def corpus() -> list[str]:
+    lines = [_record(f"v{i}", customer_id=f"c-v{i}", ts=ts) for i, ts in enumerate(VALID_TS)]
+    lines += [_record(f"t{i}", customer_id=f"c-t{i}", ts=ts) for i, ts in enumerate(INVALID_TS)]
+    tail = BASE + 20 * HOUR
+    lines += [
+        _record("anon1", anonymous_id="a-1", ts=tail),
+        _record("numcust", customer_id=7, anonymous_id="a-2", ts=tail + 1),
+        _record("emptycust", customer_id="", anonymous_id="a-3", ts=tail + 2),
+        _record("noid", customer_id=7, ts=tail + 3),
+        _record(7, customer_id="c-x", ts=tail + 4),
+        _record("", customer_id="c-x", ts=tail + 5),
+        _record("badtype", event_type="teleport", customer_id="c-x", ts=tail + 6),
+        _record("listtype", event_type=["add_to_cart"], customer_id="c-x", ts=tail + 7),
+        _record("notype", event_type=..., customer_id="c-x", ts=tail + 8),
+        _record("nots", customer_id="c-x", ts=...),
+        "not json",
+        "",
+        "[1, 2]",
+        '"just a string"',
+        '{"event_id": "trunc", "event_type": "add_to_cart"',
+        _record("unicode-é", customer_id="c-ü", ts=tail + 9),
+    ]
+    return lines
+
+
+def test_sql_ingest_agrees_with_python_reference(tmp_path):
+    lines = corpus()
+    out = run_on_file(lines, tmp_path, JobConfig(parallelism=2))
+
+    parsed = [parse_event(line) for line in lines]
+    expected_rejections = sorted((p.reason, p.raw) for p in parsed if isinstance(p, Rejection))
+    got_rejections = sorted((d["reason"], d["raw"] or "") for d in out["dead_letters"])
+    assert got_rejections == expected_rejections
+
+    expected_times = {p.event_id: p.ts_ms for p in parsed if isinstance(p, Event)}
+    got_times = {
+        d["explanation"]["anchor_event_id"]: d["trigger_time_ms"] - 15 * 60_000
+        for d in out["decisions"]
+    }
+    assert got_times == expected_times
+    expected_keys = {p.event_id: p.customer_key for p in parsed if isinstance(p, Event)}
+    got_keys = {d["explanation"]["anchor_event_id"]: d["customer_id"] for d in out["decisions"]}
+    assert got_keys == expected_keys
+    assert out["late_events"] == []
+    # Nothing is lost: every record is either decided on or dead-lettered.
+    assert len(out["decisions"]) + len(out["dead_letters"]) == len(lines)

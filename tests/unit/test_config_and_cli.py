@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import pytest
+
+from jobs import sql
+from jobs.specs import KafkaSourceSpec
+from jobs.triggers_job import add_job_arguments, job_from_args
+from journey_triggers import cli
+from journey_triggers.config import JobConfig
+from journey_triggers.durations import format_duration_ms, parse_duration_ms
+from journey_triggers.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("500ms", 500), ("30s", 30_000), ("15m", 900_000), ("48h", 172_800_000), ("7d", 604_800_000)],
+)
+def test_durations_parse_strictly(text, ms):
+    assert parse_duration_ms(text) == ms
+    assert parse_duration_ms(format_duration_ms(ms)) == ms
+
+
+@pytest.mark.parametrize("text", ["15", "15 min", "-5m", "m", "1.5h", ""])
+def test_bad_durations_name_the_setting(text):
+    with pytest.raises(ConfigError, match="--abandonment-window must be a duration"):
+        parse_duration_ms(text, what="--abandonment-window")
+
+
+def test_zero_duration_is_rejected_unless_allowed():
+    with pytest.raises(ConfigError, match="greater than zero"):
+        parse_duration_ms("0s", what="window")
+    assert parse_duration_ms("0ms", allow_zero=True) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"parallelism": 0}, "parallelism"),
+        ({"abandonment_window_ms": 0}, "abandonment window"),
+        ({"python_execution_mode": "fast"}, "python execution mode"),
+        ({"out_of_orderness_ms": -1}, "out-of-orderness"),
+    ],
+)
+def test_invalid_config_is_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        JobConfig(**kwargs)
+
+
+def test_sql_interval_literal_covers_days_and_millis():
+    assert sql.interval(900_000) == "INTERVAL '0 00:15:00.000' DAY(2) TO SECOND(3)"
+    assert sql.interval(3 * 86_400_000 + 1) == "INTERVAL '3 00:00:00.001' DAY(2) TO SECOND(3)"
+    assert sql.interval(400 * 86_400_000).endswith("DAY(3) TO SECOND(3)")
+
+
+def test_sql_string_literals_are_escaped():
+    assert sql.quote("it's") == "'it''s'"
+
+
+@pytest.mark.parametrize("command", ["demo", "broker", "generate", "run"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: journey-triggers" in capsys.readouterr().out
+
+
+def _job_args(*argv):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_job_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_job_flags_build_kafka_source_with_properties():
+    source, sink, config = job_from_args(
+        _job_args(
+            "--bootstrap-servers",
+            "k:9092",
+            "--bounded",
+            "--start",
+            "latest",
+            "--kafka-property",
+            "security.protocol=SASL_SSL",
+            "--abandonment-window",
+            "20m",
+        )
+    )
+    assert isinstance(source, KafkaSourceSpec)
+    assert source.bounded and source.start == "latest"
+    assert source.properties == {"security.protocol": "SASL_SSL"}
+    assert config.abandonment_window_ms == 20 * 60_000
+
+
+def test_job_needs_an_input():
+    with pytest.raises(ConfigError, match="--bootstrap-servers"):
+        job_from_args(_job_args())
+
+
+def test_bad_flag_value_is_reported_not_raised(capsys):
+    assert (
+        cli.main(["run", "--input-file", "x", "--output-dir", "y", "--out-of-orderness", "10"]) == 2
+    )
+    assert "--out-of-orderness must be a duration" in capsys.readouterr().err
+
+
+def test_kafka_property_needs_key_value():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        job_from_args(_job_args("--bootstrap-servers", "k:9092", "--kafka-property", "oops"))
+
+
+def test_kafka_start_mode_is_checked():
+    with pytest.raises(ConfigError, match="--start"):
+        KafkaSourceSpec(bootstrap_servers="k:9092", start="yesterday")

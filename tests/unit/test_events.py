@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from journey_triggers import events as ev
+from journey_triggers.events import Event, Rejection, parse_event, parse_timestamp_ms
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1_798_761_600_000, 1_798_761_600_000),
+        ("1798761600000", 1_798_761_600_000),
+        ("2027-01-01T00:00:00Z", 1_798_761_600_000),
+        ("2027-01-01T01:00:00+01:00", 1_798_761_600_000),
+        ("2026-12-31T19:00:00.250-05:00", 1_798_761_600_250),
+        ("2027-01-01T00:00:00.1239Z", 1_798_761_600_123),
+        ("2027-01-01 00:00:00Z", 1_798_761_600_000),
+    ],
+)
+def test_timestamps_parse_to_epoch_ms(value, expected):
+    assert parse_timestamp_ms(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2027-02-30T00:00:00Z",
+        "2027-01-01T00:00:00",
+        "2027-01-01T00:00:00+24:00",
+        -1,
+        True,
+        1.5,
+        "x",
+    ],
+)
+def test_invalid_timestamps_are_rejected(value):
+    assert parse_timestamp_ms(value) is None
+
+
+def test_anonymous_visitor_is_keyed_in_its_own_namespace():
+    event = parse_event(
+        json.dumps({"event_id": "e", "event_type": "page_view", "anonymous_id": "a1", "ts": 5})
+    )
+    assert isinstance(event, Event)
+    assert event.customer_key == "anon:a1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", ev.REJECT_EMPTY),
+        ("{", ev.REJECT_NOT_JSON_OBJECT),
+        ("[]", ev.REJECT_NOT_JSON_OBJECT),
+        ('{"event_type": "page_view", "customer_id": "c", "ts": 1}', ev.REJECT_MISSING_EVENT_ID),
+        (
+            '{"event_id": 5, "event_type": "page_view", "customer_id": "c", "ts": 1}',
+            ev.REJECT_MISSING_EVENT_ID,
+        ),
+        ('{"event_id": "e", "customer_id": "c", "ts": 1}', ev.REJECT_MISSING_EVENT_TYPE),
+        (
+            '{"event_id": "e", "event_type": "fly", "customer_id": "c", "ts": 1}',
+            ev.REJECT_UNKNOWN_EVENT_TYPE,
+        ),
+        (
+            '{"event_id": "e", "event_type": "page_view", "customer_id": 5, "ts": 1}',
+            ev.REJECT_MISSING_IDENTITY,
+        ),
+        ('{"event_id": "e", "event_type": "page_view", "customer_id": "c"}', ev.REJECT_MISSING_TS),
+        (
+            '{"event_id": "e", "event_type": "page_view", "customer_id": "c", "ts": null}',
+            ev.REJECT_MISSING_TS,
+        ),
+        (
+            '{"event_id": "e", "event_type": "page_view", "customer_id": "c", "ts": "x"}',
+            ev.REJECT_INVALID_TS,
+        ),
+    ],
+)
+def test_bad_records_are_rejected_with_a_reason(raw, reason):
+    result = parse_event(raw)
+    assert isinstance(result, Rejection)
+    assert result.reason == reason
+    assert result.raw == raw

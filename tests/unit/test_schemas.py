@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from journey_triggers.events import EVENT_TYPES, Event, parse_event
+from journey_triggers.generator import GeneratorConfig, generate
+from journey_triggers.semantics.abandonment import AbsenceRule, detect_absence
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def load(name):
+    schema = json.loads((SCHEMAS / name).read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def test_event_schema_lists_exactly_the_jobs_event_types():
+    schema = json.loads((SCHEMAS / "customer_event.v1.json").read_text())
+    assert schema["properties"]["event_type"]["enum"] == list(EVENT_TYPES)
+
+
+def test_generated_events_conform_to_event_schema():
+    validator = load("customer_event.v1.json")
+    for _, line in generate(GeneratorConfig(customers=40)):
+        validator.validate(json.loads(line))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"event_type": "page_view", "customer_id": "c", "ts": 1},
+        {"event_id": "e", "event_type": "page_view", "ts": 1},
+        {"event_id": "e", "event_type": "teleport", "customer_id": "c", "ts": 1},
+        {"event_id": "e", "event_type": "page_view", "customer_id": "c", "ts": "yesterday"},
+        {"event_id": "e", "event_type": "page_view", "customer_id": "c", "ts": -1},
+    ],
+)
+def test_event_schema_rejects_what_the_job_dead_letters(record):
+    validator = load("customer_event.v1.json")
+    assert not validator.is_valid(record)
+    assert not isinstance(parse_event(json.dumps(record)), Event)
+
+
+def test_reference_decisions_conform_to_decision_schema():
+    validator = load("decision.v1.json")
+    lines = [line for _, line in generate(GeneratorConfig(customers=40))]
+    events = [e for line in lines if isinstance(e := parse_event(line), Event)]
+    decisions = detect_absence(events, AbsenceRule())
+    assert decisions
+    for decision in decisions:
+        validator.validate(decision.to_record())
