@@ -97,3 +97,21 @@ def run_on_file(
     return {
         kind: read_json_lines(out / kind) for kind in ("decisions", "dead_letters", "late_events")
     }
+
+
+def assert_same_decisions(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    """Assert two decision lists are equal, reporting missing, extra and differing decisions."""
+    got_by_id = {d["decision_id"]: d for d in got}
+    expected_by_id = {d["decision_id"]: d for d in expected}
+    missing = sorted(expected_by_id.keys() - got_by_id.keys())
+    extra = sorted(got_by_id.keys() - expected_by_id.keys())
+    differing = [
+        k for k in expected_by_id.keys() & got_by_id.keys() if got_by_id[k] != expected_by_id[k]
+    ]
+    assert not (missing or extra or differing), (
+        f"missing {len(missing)}: {[expected_by_id[k] for k in missing[:3]]}\n"
+        f"extra {len(extra)}: {[got_by_id[k] for k in extra[:3]]}\n"
+        f"differing {len(differing)}: "
+        f"{[(got_by_id[k], expected_by_id[k]) for k in differing[:2]]}"
+    )
+    assert len(got) == len(expected), "duplicate decisions"

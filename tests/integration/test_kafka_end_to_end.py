@@ -11,7 +11,7 @@ from journey_triggers.events import Event, Rejection, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.semantics.abandonment import AbsenceRule, detect_absence
-from tests.integration.conftest import run_pipeline
+from tests.integration.conftest import assert_same_decisions, run_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def test_job_writes_exactly_the_reference_decisions_to_kafka(local_broker, no_le
     dead = consume_json(bootstrap, "events.dlq", expected=len(rejected), max_wait_s=30)
     late = consume_json(bootstrap, "events.late", idle_timeout_s=3)
 
-    assert sorted(decisions, key=lambda d: d["decision_id"]) == expected
+    assert_same_decisions(decisions, expected)
     assert sorted(d["reason"] for d in dead) == sorted(r.reason for r in rejected)
     assert all(d["source"] == "events" and d["source_offset"] >= 0 for d in dead)
     assert late == []

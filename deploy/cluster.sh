@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A local standalone Flink cluster from the installed PyFlink (FLINK_HOME = the pyflink package).
+#
+#   deploy/cluster.sh start                  start JobManager + TaskManager, wait for the slots
+#   deploy/cluster.sh submit [JOB FLAGS...]  flink run -d -py jobs/triggers_job.py with the flags
+#   deploy/cluster.sh list                   running and scheduled jobs
+#   deploy/cluster.sh cancel JOB_ID
+#   deploy/cluster.sh stop                   stop the cluster; no JVM is left behind
+#
+# Environment: PYTHON (default .venv/bin/python), JT_FLINK_STATE (default .journey-triggers/flink),
+# JT_REST_PORT (default 8081), JT_RPC_PORT (default 6123).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+STATE="${JT_FLINK_STATE:-$ROOT/.journey-triggers/flink}"
+REST_PORT="${JT_REST_PORT:-8081}"
+RPC_PORT="${JT_RPC_PORT:-6123}"
+FLINK_HOME="$("$PYTHON" -c 'import os, pyflink; print(os.path.dirname(pyflink.__file__))')"
+export FLINK_HOME
+export FLINK_CONF_DIR="$STATE/conf"
+export FLINK_LOG_DIR="$STATE/log"
+export PYFLINK_CLIENT_EXECUTABLE="$PYTHON"
+FLINK="$FLINK_HOME/bin/flink"
+
+write_conf() {
+  mkdir -p "$FLINK_CONF_DIR" "$FLINK_LOG_DIR" "$STATE/tmp"
+  cp "$FLINK_HOME"/conf/log4j*.properties "$FLINK_CONF_DIR/"
+  echo "localhost:$REST_PORT" > "$FLINK_CONF_DIR/masters"
+  echo "localhost" > "$FLINK_CONF_DIR/workers"
+  sed -e "s|@REST_PORT@|$REST_PORT|g" -e "s|@RPC_PORT@|$RPC_PORT|g" -e "s|@STATE_DIR@|$STATE|g" \
+    "$ROOT/deploy/flink-conf/config.yaml" > "$FLINK_CONF_DIR/config.yaml"
+  # Java 17 needs Flink's --add-opens/--add-exports flags; take them from PyFlink's own default
+  # config so they always match the installed Flink.
+  opens="$("$PYTHON" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["env"]["java"]["opts"]["all"])' \
+    "$FLINK_HOME/conf/config.yaml")"
+  printf 'env.java.opts.all: "%s"\n' "$opens" >> "$FLINK_CONF_DIR/config.yaml"
+}
+
+rest() { "$PYTHON" -c "import sys, urllib.request; print(urllib.request.urlopen('http://localhost:$REST_PORT$1', timeout=5).read().decode())"; }
+
+wait_for_slots() {
+  for _ in $(seq 1 120); do
+    if slots=$(rest /overview 2>/dev/null | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["slots-total"])' 2>/dev/null) \
+        && [ "$slots" -gt 0 ]; then
+      echo "cluster up: http://localhost:$REST_PORT ($slots slots)"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "the cluster did not offer task slots within 120 s; logs: $FLINK_LOG_DIR" >&2
+  return 1
+}
+
+cluster_pids() { pgrep -f -- "-Dlog.file=$FLINK_LOG_DIR/" || true; }
+
+case "${1:-}" in
+  start)
+    write_conf
+    bash "$FLINK_HOME/bin/start-cluster.sh"
+    wait_for_slots
+    ;;
+  stop)
+    [ -d "$FLINK_CONF_DIR" ] || { echo "no cluster state in $STATE"; exit 0; }
+    bash "$FLINK_HOME/bin/stop-cluster.sh" || true
+    for _ in $(seq 1 30); do [ -z "$(cluster_pids)" ] && break; sleep 1; done
+    leftover="$(cluster_pids)"
+    if [ -n "$leftover" ]; then kill -9 $leftover; echo "killed leftover cluster JVMs: $leftover"; fi
+    echo "cluster stopped"
+    ;;
+  submit)
+    shift
+    "$FLINK" run -m "localhost:$REST_PORT" -d -py "$ROOT/jobs/triggers_job.py" -pyexec "$PYTHON" "$@" --detached
+    ;;
+  list)
+    "$FLINK" list -m "localhost:$REST_PORT" -a
+    ;;
+  cancel)
+    "$FLINK" cancel -m "localhost:$REST_PORT" "$2"
+    ;;
+  *)
+    sed -n '2,12p' "$0"
+    exit 2
+    ;;
+esac
