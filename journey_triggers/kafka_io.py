@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -18,10 +18,12 @@ def produce(
     *,
     rate: float | None = None,
     one_record_per_batch: bool = True,
+    partition_of: Callable[[int, str | None], int] | None = None,
 ) -> int:
     """Send ``(key, value)`` records to ``topic``; return how many were sent.
 
-    ``rate`` caps records per second (``None``: as fast as possible).
+    ``rate`` caps records per second (``None``: as fast as possible). ``partition_of(index,
+    key)`` picks each record's partition explicitly (default: Kafka's key hashing).
 
     tansu work-around: tansu's ListOffsets/high watermark counts record *batches*, not records,
     so a bounded read "up to latest" of a topic written in multi-record batches stops early and
@@ -45,6 +47,7 @@ def produce(
                 topic,
                 key=key.encode("utf-8") if key is not None else None,
                 value=value.encode("utf-8"),
+                partition=partition_of(sent, key) if partition_of else None,
             )
             sent += 1
             if rate:

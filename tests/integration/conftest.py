@@ -47,6 +47,19 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
+@pytest.fixture(scope="session", autouse=True)
+def flink_gateway() -> None:
+    """Start PyFlink's gateway JVM once, before any test.
+
+    In-process jobs share this JVM for the whole session; it exits when this process does
+    (it watches its stdin pipe). Starting it up front keeps it out of the per-test leftover
+    checks, which then see only what a test itself leaked.
+    """
+    from pyflink.java_gateway import get_gateway
+
+    get_gateway()
+
+
 @pytest.fixture
 def no_leftover_processes() -> Iterator[None]:
     """Fail the test if it leaves a child process (broker, JVM, worker) running."""
