@@ -110,6 +110,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from journey_triggers.rules.loader import RuleFileError, load_rules
+
+    try:
+        loaded = load_rules(args.rules)
+    except RuleFileError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(err.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    files = len({item.path for item in loaded})
+    enabled = sum(item.rule.enabled for item in loaded)
+    print(f"ok: {len(loaded)} rules ({enabled} enabled) in {files} file(s)")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from journey_triggers.demo import run_demo
 
@@ -171,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--topic", default="events", help="default: events")
     gen.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
     gen.set_defaults(func=_cmd_generate)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check rule files and report every problem with file:line and rule id",
+        description="Parse and validate rule files (YAML). Exit 0 when all are valid, 1 when "
+        "any problem is found; every problem names its file, line and rule.",
+    )
+    validate.add_argument(
+        "rules", nargs="+", metavar="RULES", help="rule files, or directories of *.yaml files"
+    )
+    validate.set_defaults(func=_cmd_validate)
 
     run = commands.add_parser(
         "run",
