@@ -1,0 +1,118 @@
+"""Conditions over one event, in plain Python: the semantics the SQL compiler must match.
+
+A field is read from the raw JSON record: top-level fields by name, ``properties.<name>`` from
+the properties object. A field **has a value** when it is present with a JSON scalar (string,
+number or boolean); missing, ``null``, objects and arrays have none.
+
+* Every comparison on a field without a value is **false**, ``!=`` and ``not in`` included.
+  Use ``not`` with ``exists`` to say "missing or different".
+* The operand's type decides the comparison:
+  - a **string** matches only a JSON string with exactly that text;
+  - a **number** compares numerically with a JSON number, or with a string that is written
+    as a JSON number (``"12.5"``), since many trackers send numbers as strings;
+  - a **boolean** matches only that JSON boolean.
+* ``<``, ``<=``, ``>``, ``>=`` compare numerically; a value that is not a number is false.
+* ``in`` is true when the value equals an item of the list; ``not in`` when it has a value
+  and equals none. ``!=`` is true when it has a value and is not equal.
+* ``exists`` is true when the field has a value.
+* ``matches`` is true when a JSON string matches the regular expression in full. Use the
+  syntax that Java and Python share.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from journey_triggers.rules.model import All, Any_, Condition, Not, Predicate
+
+NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+
+
+class UnsupportedConditionError(ValueError):
+    """A condition the event-level evaluator cannot decide (profile, score, context state)."""
+
+
+def field_value(record: dict[str, Any], field: str) -> str | int | float | bool | None:
+    """Return ``field``'s JSON scalar in ``record``, or ``None`` when it has no value."""
+    value: Any = record
+    for part in field.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    if isinstance(value, str | int | float | bool):
+        return value
+    return None
+
+
+def as_number(value: str | int | float | bool | None) -> float | None:
+    """Return the number a value denotes (JSON number, or a string written as one), or None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif NUMBER.match(value):
+        number = float(value)
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def equals(value: str | int | float | bool, operand: str | int | float | bool) -> bool:
+    """Return whether a field value equals a rule operand (see the module docstring)."""
+    if isinstance(operand, bool):
+        return isinstance(value, bool) and value == operand
+    if isinstance(operand, int | float):
+        number = as_number(value)
+        return number is not None and number == float(operand)
+    return isinstance(value, str) and value == operand
+
+
+def evaluate_predicate(predicate: Predicate, record: dict[str, Any]) -> bool:
+    """Decide ``predicate`` on a raw record."""
+    if predicate.field.startswith("profile."):
+        msg = f"profile field {predicate.field!r} needs the profile stage"
+        raise UnsupportedConditionError(msg)
+    value = field_value(record, predicate.field)
+    if value is None:
+        return False
+    op, operand = predicate.op, predicate.value
+    if op == "exists":
+        return True
+    if op in ("=", "!="):
+        assert operand is not None and not isinstance(operand, list)
+        return equals(value, operand) == (op == "=")
+    if op in ("in", "not in"):
+        assert isinstance(operand, list)
+        return any(equals(value, item) for item in operand) == (op == "in")
+    if op == "matches":
+        return isinstance(value, str) and re.fullmatch(str(operand), value) is not None
+    number = as_number(value)
+    if number is None:
+        return False
+    assert isinstance(operand, int | float) and not isinstance(operand, bool)
+    bound = float(operand)
+    if op == "<":
+        return number < bound
+    if op == "<=":
+        return number <= bound
+    if op == ">":
+        return number > bound
+    return number >= bound
+
+
+def evaluate(condition: Condition | None, record: dict[str, Any]) -> bool:
+    """Decide a condition tree on a raw record; ``None`` is true."""
+    if condition is None:
+        return True
+    if isinstance(condition, Predicate):
+        return evaluate_predicate(condition, record)
+    if isinstance(condition, All):
+        return all(evaluate(c, record) for c in condition.all)
+    if isinstance(condition, Any_):
+        return any(evaluate(c, record) for c in condition.any)
+    if isinstance(condition, Not):
+        return not evaluate(condition.not_, record)
+    msg = f"{type(condition).__name__} conditions are not compiled yet"
+    raise UnsupportedConditionError(msg)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import TypeAdapter
+
+from journey_triggers.rules.model import Condition
+from journey_triggers.semantics.conditions import UnsupportedConditionError, evaluate
+
+CONDITION = TypeAdapter(Condition)
+
+
+def holds(condition, **properties):
+    record = {"event_id": "e", "device_type": "mobile", "properties": properties}
+    return evaluate(CONDITION.validate_python(condition), record)
+
+
+def test_number_operand_compares_numerically_with_numbers_and_numeric_strings():
+    rule = {"field": "properties.cart_value", "op": ">", "value": 100}
+    assert holds(rule, cart_value=100.5)
+    assert holds(rule, cart_value="150")
+    assert not holds(rule, cart_value="150 EUR")
+    assert not holds(rule, cart_value=True)
+
+
+def test_string_operand_matches_only_strings():
+    rule = {"field": "properties.code", "op": "=", "value": "100"}
+    assert holds(rule, code="100")
+    assert not holds(rule, code=100)
+
+
+def test_comparisons_on_missing_fields_are_false_even_negated_ones():
+    assert not holds({"field": "properties.page", "op": "!=", "value": "/sale"})
+    assert not holds({"field": "properties.page", "op": "not in", "value": ["/sale"]})
+    assert holds({"not": {"field": "properties.page", "op": "exists"}})
+
+
+def test_matches_needs_the_whole_string():
+    rule = {"field": "properties.page", "op": "matches", "value": "/services/.*"}
+    assert holds(rule, page="/services/audit")
+    assert not holds(rule, page="/en/services/audit")
+
+
+def test_combinators_nest():
+    rule = {
+        "all": [
+            {"field": "device_type", "op": "=", "value": "mobile"},
+            {
+                "any": [
+                    {"field": "properties.a", "op": "exists"},
+                    {"field": "properties.b", "op": "exists"},
+                ]
+            },
+            {"not": {"field": "properties.c", "op": "=", "value": True}},
+        ]
+    }
+    assert holds(rule, b=1, c=False)
+    assert not holds(rule, c=False)
+    assert not holds(rule, a=1, c=True)
+
+
+def test_profile_fields_are_refused_until_the_profile_stage_exists():
+    with pytest.raises(UnsupportedConditionError, match="profile stage"):
+        holds({"field": "profile.lifetime_orders", "op": ">", "value": 1})
