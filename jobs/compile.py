@@ -7,9 +7,23 @@ record through, or drop it, by three-valued logic).
 
 from __future__ import annotations
 
-from jobs.sql import json_is_string, json_value, quote
-from journey_triggers.rules.model import All, Any_, Condition, Not, Predicate
+from jobs.sql import DECISIONS_SINK, EVENTS, interval, json_is_string, json_value, quote, utc
+from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
+from journey_triggers.durations import format_duration_ms, parse_duration_ms
+from journey_triggers.errors import JourneyTriggersError
+from journey_triggers.rules.model import (
+    AbsenceTrigger,
+    All,
+    Any_,
+    Condition,
+    EventPattern,
+    EventTrigger,
+    Not,
+    Predicate,
+    Rule,
+)
 from journey_triggers.semantics.conditions import NUMBER, UnsupportedConditionError
+from journey_triggers.semantics.evaluator import absence_summary
 
 _NUMBER_SQL = quote(NUMBER.pattern)
 
@@ -19,9 +33,14 @@ def _path(field: str) -> str:
     return "$." + field
 
 
-def _number(field: str) -> str:
+def field_text(field: str, column: str = "line") -> str:
+    """Return SQL for a field's value as text (JSON_VALUE), NULL when it has none."""
+    return json_value(_path(field), column)
+
+
+def _number(field: str, column: str) -> str:
     """Return the field as DOUBLE if it is a JSON number or a string written as one, else NULL."""
-    text = json_value(_path(field))
+    text = field_text(field, column)
     return f"(CASE WHEN REGEXP({text}, {_NUMBER_SQL}) THEN CAST({text} AS DOUBLE) END)"
 
 
@@ -29,57 +48,165 @@ def _double(value: float) -> str:
     return f"CAST({quote(repr(float(value)))} AS DOUBLE)"
 
 
-def _equals(field: str, operand: str | int | float | bool) -> str:
+def _equals(field: str, operand: str | int | float | bool, column: str) -> str:
     path = _path(field)
     if isinstance(operand, bool):
         literal = "[true]" if operand else "[false]"
-        return (
-            f"JSON_QUERY(line, {quote(path)} WITH UNCONDITIONAL ARRAY WRAPPER) = {quote(literal)}"
-        )
+        wrapped = f"JSON_QUERY({column}, {quote(path)} WITH UNCONDITIONAL ARRAY WRAPPER)"
+        return f"{wrapped} = {quote(literal)}"
     if isinstance(operand, int | float):
-        return f"{_number(field)} = {_double(operand)}"
-    return f"({json_is_string(path)} AND {json_value(path)} = {quote(operand)})"
+        return f"{_number(field, column)} = {_double(operand)}"
+    return f"({json_is_string(path, column)} AND {field_text(field, column)} = {quote(operand)})"
 
 
-def _has_value(field: str) -> str:
-    return f"{json_value(_path(field))} IS NOT NULL"
+def _has_value(field: str, column: str) -> str:
+    return f"{field_text(field, column)} IS NOT NULL"
 
 
-def _predicate(predicate: Predicate) -> str:
+def _predicate(predicate: Predicate, column: str) -> str:
     field, op, operand = predicate.field, predicate.op, predicate.value
     if field.startswith("profile."):
         msg = f"profile field {field!r} needs the profile stage"
         raise UnsupportedConditionError(msg)
     if op == "exists":
-        return _has_value(field)
+        return _has_value(field, column)
     if op in ("=", "!="):
         assert operand is not None and not isinstance(operand, list)
-        equal = _equals(field, operand)
-        return equal if op == "=" else f"({_has_value(field)} AND NOT COALESCE({equal}, FALSE))"
+        equal = _equals(field, operand, column)
+        if op == "=":
+            return equal
+        return f"({_has_value(field, column)} AND NOT COALESCE({equal}, FALSE))"
     if op in ("in", "not in"):
         assert isinstance(operand, list)
-        found = " OR ".join(f"COALESCE({_equals(field, item)}, FALSE)" for item in operand)
-        return f"({found})" if op == "in" else f"({_has_value(field)} AND NOT ({found}))"
+        found = " OR ".join(f"COALESCE({_equals(field, item, column)}, FALSE)" for item in operand)
+        return f"({found})" if op == "in" else f"({_has_value(field, column)} AND NOT ({found}))"
     if op == "matches":
         # \z, not $: Java's $ also matches before a final newline; Python's fullmatch does not.
         regex = quote(f"^(?:{operand})\\z")
         path = _path(field)
-        return f"({json_is_string(path)} AND REGEXP({json_value(path)}, {regex}))"
+        return f"({json_is_string(path, column)} AND REGEXP({field_text(field, column)}, {regex}))"
     assert isinstance(operand, int | float) and not isinstance(operand, bool)
-    return f"{_number(field)} {op} {_double(operand)}"
+    return f"{_number(field, column)} {op} {_double(operand)}"
 
 
-def compile_condition(condition: Condition | None) -> str:
-    """Return a SQL expression that is TRUE exactly when ``condition`` holds (never NULL)."""
+def compile_condition(condition: Condition | None, column: str = "line") -> str:
+    """Return SQL that is TRUE exactly when ``condition`` holds on ``column`` (never NULL)."""
     if condition is None:
         return "TRUE"
     if isinstance(condition, Predicate):
-        return f"COALESCE({_predicate(condition)}, FALSE)"
+        return f"COALESCE({_predicate(condition, column)}, FALSE)"
     if isinstance(condition, All):
-        return "(" + " AND ".join(compile_condition(c) for c in condition.all) + ")"
+        return "(" + " AND ".join(compile_condition(c, column) for c in condition.all) + ")"
     if isinstance(condition, Any_):
-        return "(" + " OR ".join(compile_condition(c) for c in condition.any) + ")"
+        return "(" + " OR ".join(compile_condition(c, column) for c in condition.any) + ")"
     if isinstance(condition, Not):
-        return f"(NOT {compile_condition(condition.not_)})"
-    msg = f"{type(condition).__name__} conditions are not compiled yet"
+        return f"(NOT {compile_condition(condition.not_, column)})"
+    key = next(iter(type(condition).model_fields))
+    msg = f"'{key}' conditions are not compiled yet"
     raise UnsupportedConditionError(msg)
+
+
+class RuleCompileError(JourneyTriggersError):
+    """A rule uses something the compiler does not support yet."""
+
+
+def _pattern(pattern: EventPattern, alias: str) -> str:
+    types = ", ".join(quote(t) for t in pattern.types)
+    where = compile_condition(pattern.where, f"{alias}.line")
+    return f"{alias}.event_type IN ({types}) AND {where}"
+
+
+def _decision_select(rule: Rule, trigger_time_ms: str, explanation: str) -> str:
+    """SELECT list of a decision anchored at alias ``a`` (the sink's column order)."""
+    key = f"CONCAT({quote(f'{rule.id}|{rule.version}|')}, a.customer_key, '|', a.event_id)"
+    channels = ", ".join(quote(c) for c in rule.output.channels)
+    if rule.output.payload:
+        pairs = ", ".join(
+            f"{quote(name)}, {field_text(source, 'a.line')}"
+            for name, source in rule.output.payload.items()
+        )
+        payload = f"MAP[{pairs}]"
+    else:
+        payload = "CAST(NULL AS MAP<STRING, STRING>)"
+    return f"""  {DECISION_SCHEMA_VERSION},
+  SUBSTR(SHA256({key}), 1, 32),
+  a.customer_key,
+  {quote(rule.id)},
+  {rule.version},
+  {quote(STATUS_FIRED)},
+  {utc(trigger_time_ms)},
+  {trigger_time_ms},
+  {quote(rule.output.action)},
+  ARRAY[{channels}],
+  {payload},
+  {explanation}"""
+
+
+def _event_insert(rule: Rule, trigger: EventTrigger) -> str:
+    summary = f"CONCAT(a.event_type, ' ', a.event_id, ' at ', {utc('a.ts_ms')}, ' matched')"
+    explanation = (
+        f"ROW('event', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
+        "CAST(NULL AS STRING), CAST(NULL AS ARRAY<STRING>))"
+    )
+    return f"""INSERT INTO {DECISIONS_SINK}
+SELECT
+{_decision_select(rule, "a.ts_ms", explanation)}
+FROM {EVENTS} a
+WHERE {_pattern(trigger.on, "a")} AND {compile_condition(rule.conditions, "a.line")}"""
+
+
+def _absence_insert(rule: Rule, trigger: AbsenceTrigger) -> str:
+    window_ms = parse_duration_ms(trigger.within)
+    deadline = f"a.ts_ms + {window_ms}"
+    # The summary's variable parts come from the anchor; the rest is fixed per rule.
+    marker = "\x00"
+    template = absence_summary(trigger, marker, marker, marker).split(marker)
+    summary = (
+        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
+        f"{utc('a.ts_ms')}, {quote(template[3])})"
+    )
+    absent_types = ", ".join(quote(t) for t in trigger.absent.types)
+    explanation = (
+        f"ROW('absence', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
+        f"{quote(format_duration_ms(window_ms))}, ARRAY[{absent_types}])"
+    )
+    correlated = "".join(
+        f"\n  AND {field_text(f, 'a.line')} = {field_text(f, 'b.line')}"
+        for f in trigger.correlate_on
+    )
+    anchored = "".join(f" AND {field_text(f, 'a.line')} IS NOT NULL" for f in trigger.correlate_on)
+    stoppers = f"({_pattern(trigger.absent, 'b')})"
+    if trigger.latest_only:
+        stoppers = (
+            f"({stoppers} OR ({_pattern(trigger.anchor, 'b')} "
+            "AND (b.ts_ms > a.ts_ms OR b.event_id > a.event_id)))"
+        )
+    return f"""INSERT INTO {DECISIONS_SINK}
+SELECT
+{_decision_select(rule, deadline, explanation)}
+FROM {EVENTS} a
+LEFT JOIN {EVENTS} b
+  ON a.customer_key = b.customer_key
+  AND b.ts BETWEEN a.ts AND a.ts + {interval(window_ms)}{correlated}
+  AND {stoppers}
+WHERE {_pattern(trigger.anchor, "a")}{anchored}
+  AND {compile_condition(rule.conditions, "a.line")}
+  AND b.event_id IS NULL"""
+
+
+def compile_rule(rule: Rule) -> str:
+    """Return the INSERT that runs ``rule``; raise RuleCompileError if it is not supported."""
+    trigger = rule.trigger
+    try:
+        if isinstance(trigger, EventTrigger):
+            return _event_insert(rule, trigger)
+        if isinstance(trigger, AbsenceTrigger):
+            return _absence_insert(rule, trigger)
+    except UnsupportedConditionError as err:
+        msg = f"rule '{rule.id}': {err}"
+        raise RuleCompileError(msg) from err
+    msg = (
+        f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet "
+        "(compiled: event, absence)"
+    )
+    raise RuleCompileError(msg)

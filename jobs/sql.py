@@ -8,10 +8,10 @@ The pipeline, all in JVM operators:
    the highest timestamp seen so far in its source partition, in arrival order.
 3. Records with a reason go to the dead-letter sink; valid records behind their partition's
    maximum by more than the bound go to the late sink; the rest form ``jt_events``.
-4. Cart abandonment is an event-time interval LEFT JOIN of ``jt_events`` with itself: an
-   add_to_cart whose join finds no purchase (and no later add) within the window is emitted
-   when the watermark passes its deadline. The semantics are stated in plain Python in
-   ``journey_triggers.semantics.abandonment``, and tests hold the two equal.
+4. Each rule compiles to one INSERT into the decisions sink (``jobs/compile.py``): event
+   rules are filters, absence rules event-time interval LEFT JOINs of ``jt_events`` with
+   itself. The semantics are stated in plain Python in ``journey_triggers.semantics.evaluator``,
+   and tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from __future__ import annotations
 from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSourceSpec, SinkSpec
 from journey_triggers import events as ev
 from journey_triggers.config import JobConfig
-from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
-from journey_triggers.durations import format_duration_ms
-from journey_triggers.semantics.abandonment import AbsenceRule
 
 SOURCE = "jt_source"
 CLASSIFIED = "jt_classified"
@@ -201,8 +198,6 @@ SELECT
   CASE WHEN {non_empty_string("$.customer_id")} THEN {json_value("$.customer_id")}
        WHEN {non_empty_string("$.anonymous_id")} THEN CONCAT({anon}, {json_value("$.anonymous_id")})
   END AS customer_key,
-  {json_value("$.properties.product_id")} AS product_id,
-  TRY_CAST({json_value("$.properties.cart_value")} AS DOUBLE) AS cart_value,
   MAX(CASE WHEN reject_reason IS NULL THEN ts_ms END) OVER (
     PARTITION BY src, src_partition ORDER BY pt
     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
@@ -213,7 +208,7 @@ FROM {SOURCE}"""
 def events_view(config: JobConfig) -> str:
     """Return the view of valid, on-time events that detection reads."""
     return f"""CREATE TEMPORARY VIEW {EVENTS} AS
-SELECT event_id, event_type, customer_key, ts, ts_ms, product_id, cart_value
+SELECT event_id, event_type, customer_key, ts, ts_ms, line
 FROM {CLASSIFIED}
 WHERE reject_reason IS NULL AND ts_ms >= partition_max_ts_ms - {config.out_of_orderness_ms}"""
 
@@ -227,10 +222,12 @@ def _decision_columns() -> str:
   `status` STRING,
   `trigger_time` STRING,
   `trigger_time_ms` BIGINT,
+  `action` STRING,
+  `channels` ARRAY<STRING>,
+  `payload` MAP<STRING, STRING>,
   `explanation` ROW<
-    `summary` STRING, `anchor_event_id` STRING, `anchor_event_type` STRING,
-    `anchor_time` STRING, `absent_event_types` ARRAY<STRING>, `window` STRING,
-    `product_id` STRING, `cart_value` DOUBLE>"""
+    `kind` STRING, `summary` STRING, `anchor_event_id` STRING, `anchor_event_type` STRING,
+    `anchor_time` STRING, `window` STRING, `absent_event_types` ARRAY<STRING>>"""
 
 
 def _dead_letter_columns() -> str:
@@ -305,46 +302,6 @@ FROM {CLASSIFIED}
 WHERE reject_reason IS NULL AND ts_ms < partition_max_ts_ms - {bound}"""
 
 
-def _utc(ms_expression: str) -> str:
+def utc(ms_expression: str) -> str:
+    """Return SQL formatting epoch ms as ISO-8601 UTC with milliseconds."""
     return f"DATE_FORMAT(TO_TIMESTAMP_LTZ({ms_expression}, 3), {quote(_UTC_MS_FORMAT)})"
-
-
-def absence_insert(rule: AbsenceRule) -> str:
-    """Return the INSERT that detects ``rule`` (e.g. cart abandonment) and writes decisions."""
-    window = interval(rule.window_ms)
-    cancels = ", ".join(quote(t) for t in rule.cancel_types)
-    stop_types = (*rule.cancel_types, rule.anchor_type) if rule.latest_only else rule.cancel_types
-    stoppers = ", ".join(quote(t) for t in dict.fromkeys(stop_types))
-    supersede = (
-        f" OR (b.event_type = {quote(rule.anchor_type)} "
-        f"AND (b.ts_ms > a.ts_ms OR b.event_id > a.event_id))"
-        if rule.latest_only
-        else ""
-    )
-    key = f"CONCAT({quote(f'{rule.rule_id}|{rule.version}|')}, a.customer_key, '|', a.event_id)"
-    deadline = f"a.ts_ms + {rule.window_ms}"
-    absent = " or ".join(rule.cancel_types)
-    summary = (
-        f"CONCAT({quote(rule.anchor_type + ' ')}, a.event_id, ' at ', {_utc('a.ts_ms')}, "
-        f"{quote(f' had no {absent} within {format_duration_ms(rule.window_ms)}')})"
-    )
-    array = ", ".join(quote(t) for t in rule.cancel_types)
-    return f"""INSERT INTO {DECISIONS_SINK}
-SELECT
-  {DECISION_SCHEMA_VERSION},
-  SUBSTR(SHA256({key}), 1, 32),
-  a.customer_key,
-  {quote(rule.rule_id)},
-  {rule.version},
-  {quote(STATUS_FIRED)},
-  {_utc(deadline)},
-  {deadline},
-  ROW({summary}, a.event_id, a.event_type, {_utc("a.ts_ms")}, ARRAY[{array}],
-      {quote(format_duration_ms(rule.window_ms))}, a.product_id, a.cart_value)
-FROM {EVENTS} a
-LEFT JOIN {EVENTS} b
-  ON a.customer_key = b.customer_key
-  AND b.ts BETWEEN a.ts AND a.ts + {window}
-  AND b.event_type IN ({stoppers})
-  AND (b.event_type IN ({cancels}){supersede})
-WHERE a.event_type = {quote(rule.anchor_type)} AND b.event_id IS NULL"""

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jobs import sql
+from jobs.compile import RuleCompileError, compile_rule
 from jobs.specs import (
     START_MODES,
     FileSinkSpec,
@@ -31,17 +32,14 @@ from jobs.specs import (
 from journey_triggers.config import EXECUTION_MODES, JobConfig
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import ConfigError, JourneyTriggersError
-from journey_triggers.semantics.abandonment import AbsenceRule
+from journey_triggers.rules.loader import RuleFileError, load_rules
 
 if TYPE_CHECKING:
     from pyflink.table import StatementSet, TableEnvironment
 
+    from journey_triggers.rules.model import Rule
+
 JOB_NAME = "journey-triggers"
-
-
-def default_rules(config: JobConfig) -> list[AbsenceRule]:
-    """Return the rules the job runs: cart abandonment with the configured window."""
-    return [AbsenceRule(window_ms=config.abandonment_window_ms)]
 
 
 def create_table_env(config: JobConfig) -> TableEnvironment:
@@ -77,7 +75,6 @@ def build_pipeline(
     source: SourceSpec,
     sink: SinkSpec,
     config: JobConfig,
-    rules: Sequence[AbsenceRule] | None = None,
 ) -> StatementSet:
     """Register the job's tables on ``t_env`` and return its statements, ready to execute."""
     statements = [
@@ -91,8 +88,8 @@ def build_pipeline(
     statement_set = t_env.create_statement_set()
     statement_set.add_insert_sql(sql.dead_letter_insert())
     statement_set.add_insert_sql(sql.late_insert(config))
-    for rule in rules if rules is not None else default_rules(config):
-        statement_set.add_insert_sql(sql.absence_insert(rule))
+    for rule in config.active_rules():
+        statement_set.add_insert_sql(compile_rule(rule))
     return statement_set
 
 
@@ -159,6 +156,14 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="a partition silent this long stops holding back event time; 0ms disables "
         "(default: 30s)",
     )
+    io.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="rule file or directory of *.yaml rule files (repeatable); without it the "
+        "built-in cart-abandonment rule runs",
+    )
     timing.add_argument(
         "--abandonment-window",
         default="15m",
@@ -190,9 +195,34 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def load_job_rules(paths: Sequence[str]) -> tuple[Rule, ...]:
+    """Load rule files and check that every enabled rule compiles; errors name file:line."""
+    if not paths:
+        return ()
+    try:
+        loaded = load_rules(paths)
+    except RuleFileError as err:
+        raise ConfigError(str(err)) from err
+    problems = []
+    for item in loaded:
+        if not item.rule.enabled:
+            continue
+        try:
+            compile_rule(item.rule)
+        except RuleCompileError as err:
+            problems.append(f"{item.path}:{item.line}: {err}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    if not any(item.rule.enabled for item in loaded):
+        msg = f"no enabled rule in {', '.join(paths)}"
+        raise ConfigError(msg)
+    return tuple(item.rule for item in loaded)
+
+
 def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobConfig]:
     """Turn parsed flags into the job's source, sink and config; raise ConfigError if invalid."""
     config = JobConfig(
+        rules=load_job_rules(args.rules),
         out_of_orderness_ms=parse_duration_ms(
             args.out_of_orderness, what="--out-of-orderness", allow_zero=True
         ),

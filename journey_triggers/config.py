@@ -8,8 +8,12 @@ command line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from journey_triggers.errors import ConfigError
+
+if TYPE_CHECKING:
+    from journey_triggers.rules.model import Rule
 
 EXECUTION_MODES = ("process", "thread")
 
@@ -32,6 +36,16 @@ class JobConfig:
     """PyFlink's Python worker mode for Python operators: ``process`` or ``thread``."""
     flink_conf: dict[str, str] = field(default_factory=dict)
     """Extra Flink configuration, e.g. ``state.backend.type: rocksdb``."""
+    rules: tuple[Rule, ...] = ()
+    """Rules to run (enabled ones); empty runs the built-in cart-abandonment rule."""
+
+    def active_rules(self) -> list[Rule]:
+        """Return the enabled rules, or the built-in cart-abandonment rule when none are given."""
+        from journey_triggers.rules.builtin import cart_abandonment
+
+        if not self.rules:
+            return [cart_abandonment(self.abandonment_window_ms)]
+        return [rule for rule in self.rules if rule.enabled]
 
     def __post_init__(self) -> None:
         if self.out_of_orderness_ms < 0:

@@ -36,6 +36,10 @@ class Decision:
     rule_version: int
     status: str
     trigger_time_ms: int
+    action: str
+    channels: list[str]
+    payload: dict[str, str | None] | None
+    """Fields copied from the anchor event as text; ``None`` when the rule has no payload."""
     explanation: dict[str, Any]
 
     def to_record(self) -> dict[str, Any]:
@@ -49,5 +53,8 @@ class Decision:
             "status": self.status,
             "trigger_time": format_timestamp_ms(self.trigger_time_ms),
             "trigger_time_ms": self.trigger_time_ms,
+            "action": self.action,
+            "channels": self.channels,
+            "payload": self.payload,
             "explanation": self.explanation,
         }

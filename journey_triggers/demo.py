@@ -20,7 +20,8 @@ from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.jobrunner import run_job
 from journey_triggers.kafka_io import consume_json, produce
-from journey_triggers.semantics.abandonment import AbsenceRule, detect_absence
+from journey_triggers.rules.builtin import cart_abandonment
+from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.semantics.lateness import split_late
 
 _JOB_TIMEOUT_S = 600.0
@@ -97,4 +98,4 @@ def _reference_decisions(records: list[tuple[str | None, str]], disorder_ms: int
     valid = [e for _, line in records if isinstance(e := parse_event(line), Event)]
     # Records reach several partitions, but with disorder below the bound none is late anyway.
     on_time = split_late(valid, JobConfig().out_of_orderness_ms).on_time
-    return {d.decision_id for d in detect_absence(on_time, AbsenceRule())}
+    return {d.decision_id for d in evaluate_rules([cart_abandonment()], on_time)}

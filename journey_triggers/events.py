@@ -66,6 +66,8 @@ class Event:
     device_id: str | None = None
     session_id: str | None = None
     source_partition: int = 0
+    record: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    """The whole JSON record, for rule conditions and payloads."""
 
 
 @dataclass(frozen=True)
@@ -179,4 +181,5 @@ def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Reject
         device_id=_text(record, "device_id"),
         session_id=_text(record, "session_id"),
         source_partition=source_partition,
+        record=record,
     )

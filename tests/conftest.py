@@ -29,14 +29,22 @@ def make_event() -> EventFactory:
         partition: int = 0,
         **properties: Any,
     ) -> Event:
+        event_id = event_id or f"e{next(counter):04d}"
+        record = {
+            "event_id": event_id,
+            "event_type": event_type,
+            "customer_id": customer,
+            "properties": dict(properties),
+        }
         return Event(
-            event_id=event_id or f"e{next(counter):04d}",
+            event_id=event_id,
             event_type=event_type,
             customer_key=customer,
             ts_ms=T0 + int(minute * MINUTE),
             properties=dict(properties),
             customer_id=customer,
             source_partition=partition,
+            record=record,
         )
 
     return factory

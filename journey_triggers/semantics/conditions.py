@@ -114,5 +114,6 @@ def evaluate(condition: Condition | None, record: dict[str, Any]) -> bool:
         return any(evaluate(c, record) for c in condition.any)
     if isinstance(condition, Not):
         return not evaluate(condition.not_, record)
-    msg = f"{type(condition).__name__} conditions are not compiled yet"
+    key = next(iter(type(condition).model_fields))
+    msg = f"'{key}' conditions are not compiled yet"
     raise UnsupportedConditionError(msg)

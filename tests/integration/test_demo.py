@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -33,6 +34,7 @@ def test_demo_prints_decisions_agrees_with_reference_and_leaves_nothing_running(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "same decisions as the plain-Python reference semantics: yes" in result.stdout
-    shown = [line for line in result.stdout.splitlines() if line.startswith('{"customer_id"')]
+    shown = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(shown) == 3
-    assert '"rule_id": "cart_abandonment"' in shown[0]
+    assert all(d["rule_id"] == "cart_abandonment" and d["status"] == "fired" for d in shown)
+    assert all(len(d["decision_id"]) == 32 for d in shown)

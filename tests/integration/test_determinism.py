@@ -7,7 +7,8 @@ import pytest
 from journey_triggers.config import JobConfig
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
-from journey_triggers.semantics.abandonment import AbsenceRule, detect_absence
+from journey_triggers.rules.builtin import cart_abandonment
+from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.semantics.lateness import split_late
 from tests.integration.conftest import run_on_file
 
@@ -29,7 +30,7 @@ def test_parallelism_1_and_2_give_identical_decisions_with_late_data(tmp_path):
     valid = [e for line in lines if isinstance(e := parse_event(line), Event)]
     split = split_late(valid, config.out_of_orderness_ms)
     expected = sorted(
-        (d.to_record() for d in detect_absence(split.on_time, AbsenceRule())),
+        (d.to_record() for d in evaluate_rules([cart_abandonment()], split.on_time)),
         key=lambda d: d["decision_id"],
     )
     assert split.late, "the input must contain late events for this test to mean anything"

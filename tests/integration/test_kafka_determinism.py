@@ -10,7 +10,8 @@ from journey_triggers.config import JobConfig
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
-from journey_triggers.semantics.abandonment import AbsenceRule, detect_absence
+from journey_triggers.rules.builtin import cart_abandonment
+from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.semantics.lateness import split_late
 from tests.integration.conftest import assert_same_decisions, run_pipeline
 
@@ -38,7 +39,7 @@ def test_kafka_decisions_and_late_events_are_identical_at_parallelism_1_and_2(
         if isinstance(e := parse_event(line, source_partition=index % PARTITIONS), Event)
     ]
     split = split_late(events, config_bound)
-    expected = [d.to_record() for d in detect_absence(split.on_time, AbsenceRule())]
+    expected = [d.to_record() for d in evaluate_rules([cart_abandonment()], split.on_time)]
     assert split.late, "the input must hold late events for this test to mean anything"
 
     for p in (1, 2):

@@ -10,7 +10,8 @@ from journey_triggers.config import JobConfig
 from journey_triggers.events import Event, Rejection, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
-from journey_triggers.semantics.abandonment import AbsenceRule, detect_absence
+from journey_triggers.rules.builtin import cart_abandonment
+from journey_triggers.semantics.evaluator import evaluate_rules
 from tests.integration.conftest import assert_same_decisions, run_pipeline
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,7 @@ def test_job_writes_exactly_the_reference_decisions_to_kafka(local_broker, no_le
     parsed = [parse_event(line) for _, line in records]
     valid = [p for p in parsed if isinstance(p, Event)]
     expected = sorted(
-        (d.to_record() for d in detect_absence(valid, AbsenceRule())),
+        (d.to_record() for d in evaluate_rules([cart_abandonment()], valid)),
         key=lambda d: d["decision_id"],
     )
     rejected = [p for p in parsed if isinstance(p, Rejection)]

@@ -16,7 +16,8 @@ from journey_triggers import broker
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
-from journey_triggers.semantics.abandonment import AbsenceRule, detect_absence
+from journey_triggers.rules.builtin import cart_abandonment
+from journey_triggers.semantics.evaluator import evaluate_rules
 from tests.integration.conftest import assert_same_decisions
 
 pytestmark = pytest.mark.integration
@@ -86,7 +87,7 @@ def test_job_submitted_with_flink_run_gives_the_reference_decisions(
 
     valid = [e for _, line in records if isinstance(e := parse_event(line), Event)]
     expected = sorted(
-        (d.to_record() for d in detect_absence(valid, AbsenceRule())),
+        (d.to_record() for d in evaluate_rules([cart_abandonment()], valid)),
         key=lambda d: d["decision_id"],
     )
     decisions = consume_json(bootstrap, "decisions", expected=len(expected), max_wait_s=60)

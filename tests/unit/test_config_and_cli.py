@@ -112,3 +112,37 @@ def test_kafka_property_needs_key_value():
 def test_kafka_start_mode_is_checked():
     with pytest.raises(ConfigError, match="--start"):
         KafkaSourceSpec(bootstrap_servers="k:9092", start="yesterday")
+
+
+def test_rules_flag_refuses_rules_that_are_not_compiled_yet_naming_file_and_line():
+    from pathlib import Path
+
+    pack = Path(__file__).resolve().parents[2] / "rules" / "standard.yaml"
+    with pytest.raises(ConfigError) as info:
+        job_from_args(_job_args("--input-file", "x", "--output-dir", "y", "--rules", str(pack)))
+    message = str(info.value)
+    assert f"{pack}:" in message
+    assert "rule 'session_exit_with_cart': trigger kind 'inactivity' is not compiled yet" in message
+    assert "rule 'evening_mobile_browse': 'local_time' conditions are not compiled yet" in message
+
+
+def test_rules_flag_loads_compilable_rules(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - id: logins\n    version: 3\n    description: every login\n"
+        "    trigger: {kind: event, on: {event: login}}\n"
+        "    output: {action: welcome, channels: [email]}\n"
+    )
+    _, _, config = job_from_args(
+        _job_args("--input-file", "x", "--output-dir", "y", "--rules", str(rules))
+    )
+    assert [(r.id, r.version) for r in config.active_rules()] == [("logins", 3)]
+
+
+def test_without_rules_the_builtin_cart_rule_runs_with_the_window_flag():
+    _, _, config = job_from_args(
+        _job_args("--input-file", "x", "--output-dir", "y", "--abandonment-window", "20m")
+    )
+    [rule] = config.active_rules()
+    assert rule.id == "cart_abandonment" and rule.trigger.kind == "absence"
+    assert rule.trigger.within == "20m"

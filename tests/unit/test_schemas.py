@@ -8,7 +8,8 @@ from jsonschema import Draft202012Validator
 
 from journey_triggers.events import EVENT_TYPES, Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
-from journey_triggers.semantics.abandonment import AbsenceRule, detect_absence
+from journey_triggers.rules.builtin import cart_abandonment
+from journey_triggers.semantics.evaluator import evaluate_rules
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -50,7 +51,7 @@ def test_reference_decisions_conform_to_decision_schema():
     validator = load("decision.v1.json")
     lines = [line for _, line in generate(GeneratorConfig(customers=40))]
     events = [e for line in lines if isinstance(e := parse_event(line), Event)]
-    decisions = detect_absence(events, AbsenceRule())
+    decisions = evaluate_rules([cart_abandonment()], events)
     assert decisions
     for decision in decisions:
         validator.validate(decision.to_record())

@@ -1,0 +1,179 @@
+"""The reference evaluator: rule files over a list of events, in plain Python (no Flink).
+
+This is the specification of every trigger kind that the job compiles to SQL; the integration
+tests hold the job's decisions equal to what this module computes over the same events.
+Events must be on time already (:mod:`journey_triggers.semantics.lateness`); the result is then
+a function of the *set* of events, whatever their arrival order.
+
+Kinds compiled so far:
+
+**event**: fires on every event that matches ``on`` (types and ``where``) and the rule's
+``conditions``. Its event time is the event's.
+
+**absence**: an anchor X (matching ``anchor`` and the rule's ``conditions``) at time ``t``
+fires at ``t + within`` unless the same customer has an event Y matching ``absent`` with
+``t <= Y.ts <= t + within``; both ends inclusive, so a Y in the same millisecond as X, or
+exactly at the deadline, cancels. With ``correlate_on``, Y must have the same values as X for
+those fields, and an X without a value for one of them does not anchor. With ``latest_only``
+(the default), a later X of the same customer (and same correlation values) within the window
+supersedes the earlier one: one trigger per cart (or form, or product), timed from the last X.
+"Later" is a larger timestamp, or the same timestamp and a larger ``event_id``. The event time
+of the trigger is the deadline ``t + within``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from journey_triggers.decisions import STATUS_FIRED, Decision, decision_id
+from journey_triggers.durations import format_duration_ms, parse_duration_ms
+from journey_triggers.events import Event, format_timestamp_ms
+from journey_triggers.rules.model import AbsenceTrigger, EventPattern, EventTrigger, Rule
+from journey_triggers.semantics.conditions import (
+    UnsupportedConditionError,
+    evaluate,
+    field_value,
+)
+
+COMPILED_KINDS = ("event", "absence")
+
+
+def matches(pattern: EventPattern, event: Event) -> bool:
+    """Return whether ``event`` matches an event pattern (types and ``where``)."""
+    return event.event_type in pattern.types and evaluate(pattern.where, event.record)
+
+
+def payload_text(value: str | int | float | bool | None) -> str | None:
+    """Return a payload value's text: strings as they are, numbers and booleans as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _decision(
+    rule: Rule, anchor: Event, trigger_time_ms: int, explanation: dict[str, object]
+) -> Decision:
+    return Decision(
+        decision_id=decision_id(rule.id, rule.version, anchor.customer_key, anchor.event_id),
+        customer_id=anchor.customer_key,
+        rule_id=rule.id,
+        rule_version=rule.version,
+        status=STATUS_FIRED,
+        trigger_time_ms=trigger_time_ms,
+        action=rule.output.action,
+        channels=list(rule.output.channels),
+        payload={
+            name: payload_text(field_value(anchor.record, source))
+            for name, source in rule.output.payload.items()
+        }
+        or None,
+        explanation=explanation,
+    )
+
+
+def _event_explanation(anchor: Event) -> dict[str, object]:
+    when = format_timestamp_ms(anchor.ts_ms)
+    return {
+        "kind": "event",
+        "summary": f"{anchor.event_type} {anchor.event_id} at {when} matched",
+        "anchor_event_id": anchor.event_id,
+        "anchor_event_type": anchor.event_type,
+        "anchor_time": when,
+        "window": None,
+        "absent_event_types": None,
+    }
+
+
+def absence_summary(trigger: AbsenceTrigger, anchor_type: str, anchor_id: str, when: str) -> str:
+    """Return the one-line explanation of an absence trigger (the SQL builds the same)."""
+    absent = " or ".join(trigger.absent.types)
+    same = f" with the same {', '.join(trigger.correlate_on)}" if trigger.correlate_on else ""
+    return f"{anchor_type} {anchor_id} at {when} had no {absent}{same} within {trigger.within}"
+
+
+def _absence_explanation(trigger: AbsenceTrigger, anchor: Event) -> dict[str, object]:
+    when = format_timestamp_ms(anchor.ts_ms)
+    return {
+        "kind": "absence",
+        "summary": absence_summary(trigger, anchor.event_type, anchor.event_id, when),
+        "anchor_event_id": anchor.event_id,
+        "anchor_event_type": anchor.event_type,
+        "anchor_time": when,
+        "window": format_duration_ms(parse_duration_ms(trigger.within)),
+        "absent_event_types": list(trigger.absent.types),
+    }
+
+
+def _evaluate_event(rule: Rule, trigger: EventTrigger, events: Sequence[Event]) -> list[Decision]:
+    return [
+        _decision(rule, event, event.ts_ms, _event_explanation(event))
+        for event in events
+        if matches(trigger.on, event) and evaluate(rule.conditions, event.record)
+    ]
+
+
+def _correlation(event: Event, fields: Sequence[str]) -> tuple[str, ...] | None:
+    """Return the event's correlation values as text (the SQL compares JSON_VALUE texts)."""
+    values = tuple(payload_text(field_value(event.record, f)) for f in fields)
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+
+def _evaluate_absence(
+    rule: Rule, trigger: AbsenceTrigger, events: Sequence[Event]
+) -> list[Decision]:
+    window = parse_duration_ms(trigger.within)
+    anchors: dict[tuple[str, tuple[str, ...]], list[Event]] = defaultdict(list)
+    cancels: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
+    for event in events:
+        key = _correlation(event, trigger.correlate_on)
+        if key is None:
+            continue
+        group = (event.customer_key, key)
+        if matches(trigger.anchor, event):
+            anchors[group].append(event)
+        if matches(trigger.absent, event):
+            cancels[group].append(event.ts_ms)
+    decisions = []
+    for group, group_anchors in anchors.items():
+        group_anchors.sort(key=lambda e: (e.ts_ms, e.event_id))
+        times = sorted(cancels.get(group, ()))
+        for index, anchor in enumerate(group_anchors):
+            deadline = anchor.ts_ms + window
+            if bisect_right(times, deadline) > bisect_left(times, anchor.ts_ms):
+                continue
+            following = group_anchors[index + 1] if index + 1 < len(group_anchors) else None
+            if (
+                trigger.latest_only
+                and following is not None
+                and following.ts_ms <= deadline
+                # An exact duplicate (same time and id) is not later, as in the SQL.
+                and (following.ts_ms, following.event_id) > (anchor.ts_ms, anchor.event_id)
+            ):
+                continue
+            if not evaluate(rule.conditions, anchor.record):
+                continue
+            decisions.append(
+                _decision(rule, anchor, deadline, _absence_explanation(trigger, anchor))
+            )
+    return decisions
+
+
+def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decision]:
+    """Return every decision ``rules`` make over on-time ``events``, sorted by decision id."""
+    decisions: list[Decision] = []
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        trigger = rule.trigger
+        if isinstance(trigger, EventTrigger):
+            decisions += _evaluate_event(rule, trigger, events)
+        elif isinstance(trigger, AbsenceTrigger):
+            decisions += _evaluate_absence(rule, trigger, events)
+        else:
+            msg = f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet"
+            raise UnsupportedConditionError(msg)
+    return sorted(decisions, key=lambda d: (d.decision_id, d.rule_id))

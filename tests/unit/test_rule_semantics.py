@@ -1,0 +1,229 @@
+from typing import Any
+
+from journey_triggers.decisions import decision_id
+from journey_triggers.rules.builtin import cart_abandonment
+from journey_triggers.rules.model import Rule
+from journey_triggers.semantics.evaluator import evaluate_rules
+from journey_triggers.semantics.lateness import split_late
+from tests.conftest import MINUTE, T0
+
+CART = cart_abandonment()  # add_to_cart, no purchase within 15m, latest add only
+
+
+def rule(trigger: dict[str, Any], **extra: Any) -> Rule:
+    return Rule.model_validate(
+        {
+            "id": "r",
+            "version": 2,
+            "description": "test rule",
+            "trigger": trigger,
+            "output": {"action": "act", "channels": ["email"]},
+            **extra,
+        }
+    )
+
+
+def absence(**overrides: Any) -> Rule:
+    trigger = {
+        "kind": "absence",
+        "anchor": {"event": "add_to_cart"},
+        "absent": {"event": "purchase"},
+        "within": "15m",
+    }
+    return rule({**trigger, **overrides})
+
+
+def fired_anchor_ids(events, rules=(CART,)):
+    return sorted(d.explanation["anchor_event_id"] for d in evaluate_rules(rules, events))
+
+
+def test_abandonment_fires_when_no_purchase_within_window(make_event):
+    add = make_event("add_to_cart", 0, product_id="p1", cart_value=42.5)
+    [decision] = evaluate_rules([CART], [add])
+    assert decision.trigger_time_ms == T0 + 15 * MINUTE
+    assert decision.customer_id == "c1"
+    assert decision.decision_id == decision_id("cart_abandonment", 1, "c1", add.event_id)
+    assert decision.action == "cart_reminder"
+    assert decision.channels == ["push", "email"]
+    assert decision.payload == {"product_id": "p1", "cart_value": "42.5"}
+    assert decision.explanation["summary"] == (
+        f"add_to_cart {add.event_id} at 2026-01-01T00:00:00.000Z had no purchase within 15m"
+    )
+
+
+def test_purchase_exactly_at_deadline_counts_as_purchase(make_event):
+    events = [make_event("add_to_cart", 0), make_event("purchase", 15)]
+    assert fired_anchor_ids(events) == []
+
+
+def test_purchase_one_millisecond_after_deadline_does_not_cancel(make_event):
+    add = make_event("add_to_cart", 0)
+    late_buy = make_event("purchase", 15 + 1 / MINUTE)
+    assert fired_anchor_ids([add, late_buy]) == [add.event_id]
+
+
+def test_purchase_in_same_millisecond_as_add_cancels(make_event):
+    assert fired_anchor_ids([make_event("add_to_cart", 3), make_event("purchase", 3)]) == []
+
+
+def test_purchase_before_the_add_does_not_cancel(make_event):
+    buy = make_event("purchase", 0)
+    add = make_event("add_to_cart", 1)
+    assert fired_anchor_ids([buy, add]) == [add.event_id]
+
+
+def test_two_carts_give_two_triggers(make_event):
+    first = make_event("add_to_cart", 0)
+    second = make_event("add_to_cart", 60)
+    assert fired_anchor_ids([first, second]) == sorted([first.event_id, second.event_id])
+
+
+def test_adds_within_window_give_one_trigger_timed_from_last_add(make_event):
+    adds = [make_event("add_to_cart", m) for m in (0, 5, 12)]
+    [decision] = evaluate_rules([CART], adds)
+    assert decision.explanation["anchor_event_id"] == adds[-1].event_id
+    assert decision.trigger_time_ms == T0 + 27 * MINUTE
+
+
+def test_every_add_fires_when_latest_only_is_off(make_event):
+    adds = [make_event("add_to_cart", m) for m in (0, 5)]
+    assert fired_anchor_ids(adds, [absence(latest_only=False)]) == sorted(a.event_id for a in adds)
+
+
+def test_same_timestamp_adds_are_tie_broken_by_event_id(make_event):
+    a = make_event("add_to_cart", 0, event_id="a")
+    b = make_event("add_to_cart", 0, event_id="b")
+    assert fired_anchor_ids([b, a]) == ["b"]
+
+
+def test_exact_duplicate_add_does_not_supersede_itself(make_event):
+    a = make_event("add_to_cart", 0, event_id="a")
+    duplicate = make_event("add_to_cart", 0, event_id="a")
+    assert fired_anchor_ids([a, duplicate]) == ["a", "a"]
+
+
+def test_purchase_of_another_customer_does_not_cancel(make_event):
+    add = make_event("add_to_cart", 0, customer="c1")
+    assert fired_anchor_ids([add, make_event("purchase", 1, customer="c2")]) == [add.event_id]
+
+
+def test_correlated_absence_needs_the_same_product(make_event):
+    viewed_not_bought = absence(
+        anchor={"event": "product_view"}, within="3d", correlate_on=["properties.product_id"]
+    )
+    view_a = make_event("product_view", 0, product_id="A")
+    view_b = make_event("product_view", 1, product_id="B")
+    buy_a = make_event("purchase", 60, product_id="A")
+    no_product = make_event("product_view", 2)
+    events = [view_a, view_b, buy_a, no_product]
+    assert fired_anchor_ids(events, [viewed_not_bought]) == [view_b.event_id]
+
+
+def test_latest_only_supersedes_within_the_same_correlation_only(make_event):
+    form = absence(
+        anchor={"event": "form_started"},
+        absent={"event": "form_submitted"},
+        within="10m",
+        correlate_on=["properties.form_id"],
+    )
+    f1 = make_event("form_started", 0, form_id="newsletter")
+    f2 = make_event("form_started", 2, form_id="contact")
+    f1_again = make_event("form_started", 4, form_id="newsletter")
+    submitted = make_event("form_submitted", 5, form_id="contact")
+    assert fired_anchor_ids([f1, f2, f1_again, submitted], [form]) == [f1_again.event_id]
+
+
+def test_anchor_and_absent_where_filters_apply(make_event):
+    big_cart = absence(
+        anchor={
+            "event": "add_to_cart",
+            "where": {"field": "properties.cart_value", "op": ">", "value": 100},
+        },
+        absent={
+            "event": "purchase",
+            "where": {"field": "properties.items", "op": ">=", "value": 1},
+        },
+    )
+    small = make_event("add_to_cart", 0, cart_value=20)
+    big = make_event("add_to_cart", 30, cart_value=200)
+    empty_purchase = make_event("purchase", 31, items=0)
+    assert fired_anchor_ids([small, big, empty_purchase], [big_cart]) == [big.event_id]
+
+
+def test_rule_conditions_are_checked_on_the_anchor(make_event):
+    mobile_only = absence()
+    mobile_only = rule(
+        mobile_only.trigger.model_dump(by_alias=True),
+        conditions={"field": "properties.device", "op": "=", "value": "mobile"},
+    )
+    desktop = make_event("add_to_cart", 0, device="desktop")
+    mobile = make_event("add_to_cart", 60, device="mobile")
+    assert fired_anchor_ids([desktop, mobile], [mobile_only]) == [mobile.event_id]
+
+
+def test_event_rule_fires_on_each_matching_event_at_its_time(make_event):
+    high_value = rule(
+        {
+            "kind": "event",
+            "on": {
+                "event": "add_to_cart",
+                "where": {"field": "properties.cart_value", "op": ">", "value": 100},
+            },
+        }
+    )
+    low = make_event("add_to_cart", 0, cart_value=50)
+    high = make_event("add_to_cart", 1, cart_value=150)
+    [decision] = evaluate_rules([high_value], [low, high])
+    assert decision.explanation["anchor_event_id"] == high.event_id
+    assert decision.trigger_time_ms == high.ts_ms
+    assert decision.explanation["kind"] == "event"
+    assert decision.rule_version == 2
+
+
+def test_disabled_rules_do_not_fire(make_event):
+    disabled = rule({"kind": "event", "on": {"event": "login"}}, enabled=False)
+    assert evaluate_rules([disabled], [make_event("login", 0)]) == []
+
+
+def test_out_of_order_events_within_bound_give_the_in_order_result(make_event):
+    add = make_event("add_to_cart", 10)
+    buy = make_event("purchase", 12)
+    view = make_event("page_view", 13)
+    arrival = [view, buy, add]  # the add arrives 3 minutes behind the view, bound is 5 minutes
+    split = split_late(arrival, out_of_orderness_ms=5 * MINUTE)
+    assert split.late == []
+    assert fired_anchor_ids(split.on_time) == fired_anchor_ids([add, buy, view]) == []
+
+
+def test_purchase_later_than_bound_is_late_and_does_not_cancel(make_event):
+    add = make_event("add_to_cart", 0)
+    clock = make_event("page_view", 20)
+    late_buy = make_event("purchase", 5)  # 15 minutes behind the partition's maximum
+    split = split_late([add, clock, late_buy], out_of_orderness_ms=5 * MINUTE)
+    assert split.late == [late_buy]
+    assert fired_anchor_ids(split.on_time) == [add.event_id]
+
+
+def test_event_exactly_at_bound_is_on_time(make_event):
+    clock = make_event("page_view", 10)
+    edge = make_event("purchase", 5)
+    split = split_late([clock, edge], out_of_orderness_ms=5 * MINUTE)
+    assert split.late == []
+
+
+def test_lateness_is_judged_per_source_partition(make_event):
+    ahead = make_event("page_view", 60, partition=0)
+    behind = make_event("add_to_cart", 0, partition=1)
+    split = split_late([ahead, behind], out_of_orderness_ms=MINUTE)
+    assert split.on_time == [ahead, behind]
+
+
+def test_result_does_not_depend_on_arrival_order(make_event):
+    events = [
+        make_event("add_to_cart", 0),
+        make_event("add_to_cart", 4),
+        make_event("purchase", 30),
+        make_event("add_to_cart", 31, customer="c2"),
+        make_event("add_to_cart", 50),
+    ]
+    assert evaluate_rules([CART], events) == evaluate_rules([CART], list(reversed(events)))
