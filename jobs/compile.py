@@ -18,12 +18,13 @@ from journey_triggers.rules.model import (
     Condition,
     EventPattern,
     EventTrigger,
+    InactivityTrigger,
     Not,
     Predicate,
     Rule,
 )
 from journey_triggers.semantics.conditions import NUMBER, UnsupportedConditionError
-from journey_triggers.semantics.evaluator import absence_summary
+from journey_triggers.semantics.evaluator import absence_summary, inactivity_summary
 
 _NUMBER_SQL = quote(NUMBER.pattern)
 
@@ -194,6 +195,47 @@ WHERE {_pattern(trigger.anchor, "a")}{anchored}
   AND b.event_id IS NULL"""
 
 
+def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
+    gap = parse_duration_ms(trigger.gap)
+    delay = parse_duration_ms(trigger.delay) if trigger.delay != "0ms" else 0
+    # The session's last event, chosen without arrival order: the greatest fixed-width key of
+    # (timestamp, event_id length, event_id, raw record), taken apart again below.
+    last_key = (
+        "MAX(CONCAT(LPAD(CAST(ts_ms AS STRING), 15, '0'), "
+        "LPAD(CAST(CHAR_LENGTH(event_id) AS STRING), 6, '0'), event_id, line))"
+    )
+    during = "1"
+    if trigger.while_ is not None:
+        during = f"SUM(CASE WHEN {_pattern(trigger.while_, 'e')} THEN 1 ELSE 0 END)"
+    marker = "\x00"
+    template = inactivity_summary(trigger, marker, marker, marker).split(marker)
+    summary = (
+        f"CONCAT({quote(template[0])}, a.event_type, {quote(template[1])}, a.event_id, "
+        f"{quote(template[2])}, {utc('a.ts_ms')}, {quote(template[3])})"
+    )
+    explanation = (
+        f"ROW('inactivity', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
+        f"{quote(format_duration_ms(gap))}, CAST(NULL AS ARRAY<STRING>))"
+    )
+    sessions = f"""SELECT customer_key, {last_key} AS last_key, {during} AS during
+  FROM TABLE(SESSION(TABLE {EVENTS} PARTITION BY customer_key, DESCRIPTOR(ts), {interval(gap)})) e
+  GROUP BY customer_key, window_start, window_end"""
+    last = f"""SELECT customer_key,
+    CAST(SUBSTR(last_key, 1, 15) AS BIGINT) AS ts_ms,
+    SUBSTR(last_key, 22, CAST(SUBSTR(last_key, 16, 6) AS INT)) AS event_id,
+    SUBSTR(last_key, 22 + CAST(SUBSTR(last_key, 16, 6) AS INT)) AS line
+  FROM ({sessions}) s
+  WHERE during > 0"""
+    anchored = f"""SELECT customer_key, ts_ms, event_id, line,
+    JSON_VALUE(line, '$.event_type') AS event_type
+  FROM ({last}) l"""
+    return f"""INSERT INTO {DECISIONS_SINK}
+SELECT
+{_decision_select(rule, f"a.ts_ms + {gap + delay}", explanation)}
+FROM ({anchored}) a
+WHERE {compile_condition(rule.conditions, "a.line")}"""
+
+
 def compile_rule(rule: Rule) -> str:
     """Return the INSERT that runs ``rule``; raise RuleCompileError if it is not supported."""
     trigger = rule.trigger
@@ -202,11 +244,13 @@ def compile_rule(rule: Rule) -> str:
             return _event_insert(rule, trigger)
         if isinstance(trigger, AbsenceTrigger):
             return _absence_insert(rule, trigger)
+        if isinstance(trigger, InactivityTrigger):
+            return _inactivity_insert(rule, trigger)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
         raise RuleCompileError(msg) from err
     msg = (
         f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet "
-        "(compiled: event, absence)"
+        "(compiled: event, absence, inactivity)"
     )
     raise RuleCompileError(msg)

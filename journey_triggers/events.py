@@ -68,6 +68,8 @@ class Event:
     source_partition: int = 0
     record: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
     """The whole JSON record, for rule conditions and payloads."""
+    raw: str = field(default="", hash=False, compare=False, repr=False)
+    """The record exactly as received (the last tie-breaker when ordering events)."""
 
 
 @dataclass(frozen=True)
@@ -182,4 +184,5 @@ def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Reject
         session_id=_text(record, "session_id"),
         source_partition=source_partition,
         record=record,
+        raw=raw,
     )

@@ -19,6 +19,14 @@ those fields, and an X without a value for one of them does not anchor. With ``l
 supersedes the earlier one: one trigger per cart (or form, or product), timed from the last X.
 "Later" is a larger timestamp, or the same timestamp and a larger ``event_id``. The event time
 of the trigger is the deadline ``t + within``.
+
+**inactivity**: a customer's events form sessions: two consecutive events (in time order)
+belong to the same session when they are at most ``gap`` apart (a gap of exactly ``gap`` keeps
+the session open, as Flink's session windows merge touching windows). A session whose events
+include one matching ``while`` (any event when ``while`` is absent) fires at
+``last + gap + delay``, anchored at the session's last event, when that event satisfies the
+rule's ``conditions``. The last event is the greatest by (timestamp, ``event_id``, raw
+record).
 """
 
 from __future__ import annotations
@@ -30,14 +38,20 @@ from collections.abc import Iterable, Sequence
 from journey_triggers.decisions import STATUS_FIRED, Decision, decision_id
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
 from journey_triggers.events import Event, format_timestamp_ms
-from journey_triggers.rules.model import AbsenceTrigger, EventPattern, EventTrigger, Rule
+from journey_triggers.rules.model import (
+    AbsenceTrigger,
+    EventPattern,
+    EventTrigger,
+    InactivityTrigger,
+    Rule,
+)
 from journey_triggers.semantics.conditions import (
     UnsupportedConditionError,
     evaluate,
     field_value,
 )
 
-COMPILED_KINDS = ("event", "absence")
+COMPILED_KINDS = ("event", "absence", "inactivity")
 
 
 def matches(pattern: EventPattern, event: Event) -> bool:
@@ -162,6 +176,51 @@ def _evaluate_absence(
     return decisions
 
 
+def inactivity_summary(
+    trigger: InactivityTrigger, anchor_type: str, anchor_id: str, when: str
+) -> str:
+    """Return the one-line explanation of an inactivity trigger (the SQL builds the same)."""
+    during = f"; the session had {' or '.join(trigger.while_.types)}" if trigger.while_ else ""
+    return f"no activity for {trigger.gap} after {anchor_type} {anchor_id} at {when}{during}"
+
+
+def _evaluate_inactivity(
+    rule: Rule, trigger: InactivityTrigger, events: Sequence[Event]
+) -> list[Decision]:
+    gap = parse_duration_ms(trigger.gap)
+    delay = parse_duration_ms(trigger.delay) if trigger.delay != "0ms" else 0
+    by_customer: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_customer[event.customer_key].append(event)
+    decisions = []
+    for customer_events in by_customer.values():
+        customer_events.sort(key=lambda e: (e.ts_ms, e.event_id, e.raw))
+        sessions: list[list[Event]] = []
+        for event in customer_events:
+            if sessions and event.ts_ms - sessions[-1][-1].ts_ms <= gap:
+                sessions[-1].append(event)
+            else:
+                sessions.append([event])
+        for session in sessions:
+            if trigger.while_ is not None and not any(matches(trigger.while_, e) for e in session):
+                continue
+            last = session[-1]
+            if not evaluate(rule.conditions, last.record):
+                continue
+            when = format_timestamp_ms(last.ts_ms)
+            explanation: dict[str, object] = {
+                "kind": "inactivity",
+                "summary": inactivity_summary(trigger, last.event_type, last.event_id, when),
+                "anchor_event_id": last.event_id,
+                "anchor_event_type": last.event_type,
+                "anchor_time": when,
+                "window": format_duration_ms(gap),
+                "absent_event_types": None,
+            }
+            decisions.append(_decision(rule, last, last.ts_ms + gap + delay, explanation))
+    return decisions
+
+
 def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id."""
     decisions: list[Decision] = []
@@ -173,6 +232,8 @@ def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decis
             decisions += _evaluate_event(rule, trigger, events)
         elif isinstance(trigger, AbsenceTrigger):
             decisions += _evaluate_absence(rule, trigger, events)
+        elif isinstance(trigger, InactivityTrigger):
+            decisions += _evaluate_inactivity(rule, trigger, events)
         else:
             msg = f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet"
             raise UnsupportedConditionError(msg)

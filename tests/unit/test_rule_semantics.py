@@ -227,3 +227,56 @@ def test_result_does_not_depend_on_arrival_order(make_event):
         make_event("add_to_cart", 50),
     ]
     assert evaluate_rules([CART], events) == evaluate_rules([CART], list(reversed(events)))
+
+
+def inactivity(**overrides: Any) -> Rule:
+    return rule(
+        {
+            "kind": "inactivity",
+            "gap": "30m",
+            "delay": "2m",
+            "while": {"event": "add_to_cart"},
+            **overrides,
+        }
+    )
+
+
+def test_session_exit_fires_gap_plus_delay_after_the_last_event_of_a_cart_session(make_event):
+    view = make_event("page_view", 0)
+    add = make_event("add_to_cart", 5)
+    last = make_event("page_view", 20)
+    [decision] = evaluate_rules([inactivity()], [view, add, last])
+    assert decision.explanation["anchor_event_id"] == last.event_id
+    assert decision.trigger_time_ms == T0 + (20 + 30 + 2) * MINUTE
+    assert decision.explanation["summary"] == (
+        f"no activity for 30m after page_view {last.event_id} at 2026-01-01T00:20:00.000Z; "
+        "the session had add_to_cart"
+    )
+
+
+def test_events_exactly_gap_apart_stay_in_one_session(make_event):
+    add = make_event("add_to_cart", 0)
+    next_visit = make_event("page_view", 30)  # exactly the gap: same session
+    assert fired_anchor_ids([add, next_visit], [inactivity()]) == [next_visit.event_id]
+
+
+def test_a_gap_longer_than_gap_starts_a_new_session(make_event):
+    add = make_event("add_to_cart", 0)
+    later = make_event("page_view", 30 + 1 / MINUTE)  # one millisecond more: a new session
+    assert fired_anchor_ids([add, later], [inactivity()]) == [add.event_id]
+
+
+def test_sessions_without_the_while_event_do_not_fire(make_event):
+    assert fired_anchor_ids([make_event("page_view", 0)], [inactivity()]) == []
+
+
+def test_inactivity_without_while_fires_for_every_session(make_event):
+    events = [make_event("page_view", 0), make_event("page_view", 90)]
+    rule_any = rule({"kind": "inactivity", "gap": "30m"})
+    assert len(evaluate_rules([rule_any], events)) == 2
+
+
+def test_last_event_of_a_session_is_chosen_by_time_then_event_id(make_event):
+    a = make_event("add_to_cart", 0, event_id="a")
+    b = make_event("page_view", 0, event_id="b")
+    assert fired_anchor_ids([b, a], [inactivity()]) == ["b"]
