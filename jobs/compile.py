@@ -16,6 +16,7 @@ from journey_triggers.rules.model import (
     All,
     Any_,
     Condition,
+    CountTrigger,
     EventPattern,
     EventTrigger,
     InactivityTrigger,
@@ -24,7 +25,11 @@ from journey_triggers.rules.model import (
     Rule,
 )
 from journey_triggers.semantics.conditions import NUMBER, UnsupportedConditionError
-from journey_triggers.semantics.evaluator import absence_summary, inactivity_summary
+from journey_triggers.semantics.evaluator import (
+    absence_summary,
+    count_summary,
+    inactivity_summary,
+)
 
 _NUMBER_SQL = quote(NUMBER.pattern)
 
@@ -195,15 +200,23 @@ WHERE {_pattern(trigger.anchor, "a")}{anchored}
   AND b.event_id IS NULL"""
 
 
+def _id_of(key: str) -> str:
+    """Return SQL for the event id in an ``event_id NUL line`` key."""
+    return f"SUBSTR({key}, 1, POSITION(CHR(0) IN {key}) - 1)"
+
+
+def _line_of(key: str) -> str:
+    """Return SQL for the raw record in an ``event_id NUL line`` key."""
+    return f"SUBSTR({key}, POSITION(CHR(0) IN {key}) + 1)"
+
+
 def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
     gap = parse_duration_ms(trigger.gap)
     delay = parse_duration_ms(trigger.delay) if trigger.delay != "0ms" else 0
-    # The session's last event, chosen without arrival order: the greatest fixed-width key of
-    # (timestamp, event_id length, event_id, raw record), taken apart again below.
-    last_key = (
-        "MAX(CONCAT(LPAD(CAST(ts_ms AS STRING), 15, '0'), "
-        "LPAD(CAST(CHAR_LENGTH(event_id) AS STRING), 6, '0'), event_id, line))"
-    )
+    # The session's last event, chosen without arrival order: the greatest key of
+    # (timestamp, event_id, NUL, raw record); NUL sorts below every character, so the key orders
+    # like (ts, event_id, raw), and the ingest rejects ids that contain it.
+    last_key = "MAX(CONCAT(LPAD(CAST(ts_ms AS STRING), 15, '0'), event_id, CHR(0), line))"
     during = "1"
     if trigger.while_ is not None:
         during = f"SUM(CASE WHEN {_pattern(trigger.while_, 'e')} THEN 1 ELSE 0 END)"
@@ -222,8 +235,8 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
   GROUP BY customer_key, window_start, window_end"""
     last = f"""SELECT customer_key,
     CAST(SUBSTR(last_key, 1, 15) AS BIGINT) AS ts_ms,
-    SUBSTR(last_key, 22, CAST(SUBSTR(last_key, 16, 6) AS INT)) AS event_id,
-    SUBSTR(last_key, 22 + CAST(SUBSTR(last_key, 16, 6) AS INT)) AS line
+    {_id_of("SUBSTR(last_key, 16)")} AS event_id,
+    {_line_of("SUBSTR(last_key, 16)")} AS line
   FROM ({sessions}) s
   WHERE during > 0"""
     anchored = f"""SELECT customer_key, ts_ms, event_id, line,
@@ -232,6 +245,50 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
     return f"""INSERT INTO {DECISIONS_SINK}
 SELECT
 {_decision_select(rule, f"a.ts_ms + {gap + delay}", explanation)}
+FROM ({anchored}) a
+WHERE {compile_condition(rule.conditions, "a.line")}"""
+
+
+def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
+    window = parse_duration_ms(trigger.within)
+    groups = [field_text(f, "line") for f in trigger.group_by]
+    group_columns = "".join(f", {g} AS g{i}" for i, g in enumerate(groups))
+    group_by = "".join(f", {g}" for g in groups)
+    partition = "".join(f", g{i}" for i in range(len(groups)))
+    valued = "".join(f" AND {g} IS NOT NULL" for g in groups)
+    # 1. The matching events of each millisecond, per customer and group (peers counted
+    #    together; the anchor is the greatest event_id, raw record).
+    peers = f"""SELECT customer_key{group_columns}, window_time AS wt, COUNT(*) AS cnt,
+      MAX(ts_ms) AS ts_ms, MAX(CONCAT(event_id, CHR(0), line)) AS top_key
+    FROM TABLE(TUMBLE(TABLE {EVENTS}, DESCRIPTOR(ts), INTERVAL '0.001' SECOND)) e
+    WHERE {_pattern(trigger.on, "e")}{valued}
+    GROUP BY customer_key{group_by}, window_start, window_end, window_time"""
+    # 2. The count over [T - within, T] (Flink's RANGE frame includes both ends).
+    counted = f"""SELECT customer_key, ts_ms, cnt, top_key,
+      SUM(cnt) OVER (PARTITION BY customer_key{partition} ORDER BY wt
+        RANGE BETWEEN {interval(window)} PRECEDING AND CURRENT ROW) AS c_at
+    FROM ({peers}) p"""
+    # 3. The milliseconds whose events bring the count from below at_least to at_least or more.
+    crossing = f"""SELECT customer_key, ts_ms, c_at,
+      {_id_of("top_key")} AS event_id, {_line_of("top_key")} AS line
+    FROM ({counted}) c
+    WHERE c_at >= {trigger.at_least} AND c_at - cnt < {trigger.at_least}"""
+    anchored = f"""SELECT customer_key, ts_ms, c_at, event_id, line,
+      JSON_VALUE(line, '$.event_type') AS event_type
+    FROM ({crossing}) x"""
+    marker = "\x00"
+    template = count_summary(trigger, marker, marker, marker, marker).split(marker)
+    summary = (
+        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
+        f"{utc('a.ts_ms')}, {quote(template[3])}, CAST(a.c_at AS STRING), {quote(template[4])})"
+    )
+    explanation = (
+        f"ROW('count', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
+        f"{quote(format_duration_ms(window))}, CAST(NULL AS ARRAY<STRING>))"
+    )
+    return f"""INSERT INTO {DECISIONS_SINK}
+SELECT
+{_decision_select(rule, "a.ts_ms", explanation)}
 FROM ({anchored}) a
 WHERE {compile_condition(rule.conditions, "a.line")}"""
 
@@ -246,11 +303,13 @@ def compile_rule(rule: Rule) -> str:
             return _absence_insert(rule, trigger)
         if isinstance(trigger, InactivityTrigger):
             return _inactivity_insert(rule, trigger)
+        if isinstance(trigger, CountTrigger):
+            return _count_insert(rule, trigger)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
         raise RuleCompileError(msg) from err
     msg = (
         f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet "
-        "(compiled: event, absence, inactivity)"
+        "(compiled: event, absence, inactivity, count)"
     )
     raise RuleCompileError(msg)

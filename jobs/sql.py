@@ -177,6 +177,7 @@ def _reject_reason(ts_ms: str) -> str:
     WHEN line IS NULL OR CHAR_LENGTH(line) = 0 THEN {quote(ev.REJECT_EMPTY)}
     WHEN NOT COALESCE(line IS JSON OBJECT, FALSE) THEN {quote(ev.REJECT_NOT_JSON_OBJECT)}
     WHEN NOT {non_empty_string("$.event_id")} THEN {quote(ev.REJECT_MISSING_EVENT_ID)}
+    WHEN POSITION(CHR(0) IN {json_value("$.event_id")}) > 0 THEN {quote(ev.REJECT_INVALID_EVENT_ID)}
     WHEN NOT {non_empty_string("$.event_type")} THEN {quote(ev.REJECT_MISSING_EVENT_TYPE)}
     WHEN NOT COALESCE({json_value("$.event_type")} IN ({known}), FALSE)
       THEN {quote(ev.REJECT_UNKNOWN_EVENT_TYPE)}

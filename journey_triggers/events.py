@@ -37,6 +37,7 @@ EVENT_TYPES: tuple[str, ...] = (
 REJECT_EMPTY = "empty_record"
 REJECT_NOT_JSON_OBJECT = "not_a_json_object"
 REJECT_MISSING_EVENT_ID = "missing_event_id"
+REJECT_INVALID_EVENT_ID = "invalid_event_id"
 REJECT_MISSING_EVENT_TYPE = "missing_event_type"
 REJECT_UNKNOWN_EVENT_TYPE = "unknown_event_type"
 REJECT_MISSING_IDENTITY = "missing_customer_id_and_anonymous_id"
@@ -158,6 +159,9 @@ def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Reject
     event_id = _text(record, "event_id")
     if event_id is None:
         return Rejection(REJECT_MISSING_EVENT_ID, raw)
+    if "\x00" in event_id:
+        # NUL separates the event id from the record in the job's deterministic tie-break keys.
+        return Rejection(REJECT_INVALID_EVENT_ID, raw)
     event_type = _text(record, "event_type")
     if event_type is None:
         return Rejection(REJECT_MISSING_EVENT_TYPE, raw)

@@ -43,7 +43,20 @@ _CATEGORIES = {
     "books": (8.0, 45.0),
     "home": (15.0, 250.0),
 }
-_PAGES = ["/", "/sale", "/new", "/help/shipping", "/stores", "/blog/style-guide"]
+_PAGES = [
+    "/",
+    "/sale",
+    "/new",
+    "/help/shipping",
+    "/stores",
+    "/blog/style-guide",
+    "/pricing",
+    "/compare",
+    "/signup",
+    "/services/audit",
+    "/services/install",
+    "/wishlist/add",
+]
 _FORMS = ["newsletter", "store-appointment", "contact"]
 
 
@@ -176,6 +189,16 @@ def _journey(
                     cart_value=round(sum(p.price for p in cart), 2),
                     cart_items=len(cart),
                 )
+                if rng.random() < 0.5:
+                    t += rng.randint(3_000, 90_000)
+                    emit(
+                        "page_view",
+                        t,
+                        device,
+                        session,
+                        page="/cart",
+                        dwell_ms=rng.randint(2_000, 60_000),
+                    )
         if device[1] == "desktop" and (cart or rng.random() < 0.3) and device[2] not in cust.linked:
             t += rng.randint(5_000, 60_000)
             cust.linked.add(device[2])

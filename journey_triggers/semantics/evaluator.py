@@ -27,6 +27,13 @@ include one matching ``while`` (any event when ``while`` is absent) fires at
 ``last + gap + delay``, anchored at the session's last event, when that event satisfies the
 rule's ``conditions``. The last event is the greatest by (timestamp, ``event_id``, raw
 record).
+
+**count**: per customer and ``group_by`` values (events without a value for a group field do
+not count), the count at event time T is the number of matching events with timestamps in
+``[T - within, T]``, both ends inclusive. The rule fires at T when the events at T bring that
+count from below ``at_least`` to ``at_least`` or more: once per crossing, again only after the
+count has fallen below and risen again. The trigger is anchored at the greatest (``event_id``,
+raw record) among the matching events at T, and the rule's ``conditions`` are checked on it.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from journey_triggers.durations import format_duration_ms, parse_duration_ms
 from journey_triggers.events import Event, format_timestamp_ms
 from journey_triggers.rules.model import (
     AbsenceTrigger,
+    CountTrigger,
     EventPattern,
     EventTrigger,
     InactivityTrigger,
@@ -51,7 +59,7 @@ from journey_triggers.semantics.conditions import (
     field_value,
 )
 
-COMPILED_KINDS = ("event", "absence", "inactivity")
+COMPILED_KINDS = ("event", "absence", "inactivity", "count")
 
 
 def matches(pattern: EventPattern, event: Event) -> bool:
@@ -221,6 +229,56 @@ def _evaluate_inactivity(
     return decisions
 
 
+def count_summary(
+    trigger: CountTrigger, anchor_type: str, anchor_id: str, when: str, count: str
+) -> str:
+    """Return the one-line explanation of a count trigger (the SQL builds the same)."""
+    counted = " or ".join(trigger.on.types)
+    same = f" with the same {', '.join(trigger.group_by)}" if trigger.group_by else ""
+    return (
+        f"{anchor_type} {anchor_id} at {when} made {count} {counted}{same} "
+        f"within {trigger.within} (at least {trigger.at_least})"
+    )
+
+
+def _evaluate_count(rule: Rule, trigger: CountTrigger, events: Sequence[Event]) -> list[Decision]:
+    window = parse_duration_ms(trigger.within)
+    groups: dict[tuple[str, tuple[str, ...]], list[Event]] = defaultdict(list)
+    for event in events:
+        if not matches(trigger.on, event):
+            continue
+        key = _correlation(event, trigger.group_by)
+        if key is not None:
+            groups[(event.customer_key, key)].append(event)
+    decisions = []
+    for group_events in groups.values():
+        times = sorted(e.ts_ms for e in group_events)
+        at_time: dict[int, list[Event]] = defaultdict(list)
+        for event in group_events:
+            at_time[event.ts_ms].append(event)
+        for moment in sorted(at_time):
+            count = bisect_right(times, moment) - bisect_left(times, moment - window)
+            if not count >= trigger.at_least > count - len(at_time[moment]):
+                continue
+            anchor = max(at_time[moment], key=lambda e: (e.event_id, e.raw))
+            if not evaluate(rule.conditions, anchor.record):
+                continue
+            when = format_timestamp_ms(anchor.ts_ms)
+            explanation: dict[str, object] = {
+                "kind": "count",
+                "summary": count_summary(
+                    trigger, anchor.event_type, anchor.event_id, when, str(count)
+                ),
+                "anchor_event_id": anchor.event_id,
+                "anchor_event_type": anchor.event_type,
+                "anchor_time": when,
+                "window": format_duration_ms(window),
+                "absent_event_types": None,
+            }
+            decisions.append(_decision(rule, anchor, moment, explanation))
+    return decisions
+
+
 def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id."""
     decisions: list[Decision] = []
@@ -234,6 +292,8 @@ def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decis
             decisions += _evaluate_absence(rule, trigger, events)
         elif isinstance(trigger, InactivityTrigger):
             decisions += _evaluate_inactivity(rule, trigger, events)
+        elif isinstance(trigger, CountTrigger):
+            decisions += _evaluate_count(rule, trigger, events)
         else:
             msg = f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet"
             raise UnsupportedConditionError(msg)

@@ -65,6 +65,7 @@ def corpus() -> list[str]:
         _record("noid", customer_id=7, ts=tail + 3),
         _record(7, customer_id="c-x", ts=tail + 4),
         _record("", customer_id="c-x", ts=tail + 5),
+        _record("nul\u0000id", customer_id="c-x", ts=tail + 5),
         _record("badtype", event_type="teleport", customer_id="c-x", ts=tail + 6),
         _record("listtype", event_type=["add_to_cart"], customer_id="c-x", ts=tail + 7),
         _record("notype", event_type=..., customer_id="c-x", ts=tail + 8),

@@ -122,7 +122,7 @@ def test_rules_flag_refuses_rules_that_are_not_compiled_yet_naming_file_and_line
         job_from_args(_job_args("--input-file", "x", "--output-dir", "y", "--rules", str(pack)))
     message = str(info.value)
     assert f"{pack}:" in message
-    assert "rule 'repeat_product_views': trigger kind 'count' is not compiled yet" in message
+    assert "rule 'jackets_then_shoes': trigger kind 'sequence' is not compiled yet" in message
     assert "rule 'evening_mobile_browse': 'local_time' conditions are not compiled yet" in message
 
 

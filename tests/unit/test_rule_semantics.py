@@ -280,3 +280,55 @@ def test_last_event_of_a_session_is_chosen_by_time_then_event_id(make_event):
     a = make_event("add_to_cart", 0, event_id="a")
     b = make_event("page_view", 0, event_id="b")
     assert fired_anchor_ids([b, a], [inactivity()]) == ["b"]
+
+
+def count_rule(**overrides: Any) -> Rule:
+    trigger = {"kind": "count", "on": {"event": "product_view"}, "at_least": 2, "within": "48h"}
+    return rule({**trigger, **overrides})
+
+
+def test_count_fires_when_the_window_count_reaches_the_threshold(make_event):
+    first = make_event("product_view", 0, product_id="A")
+    second = make_event("product_view", 60, product_id="A")
+    third = make_event("product_view", 120, product_id="A")
+    [decision] = evaluate_rules([count_rule()], [first, second, third])
+    assert decision.explanation["anchor_event_id"] == second.event_id
+    assert decision.trigger_time_ms == second.ts_ms
+    assert decision.explanation["summary"] == (
+        f"product_view {second.event_id} at 2026-01-01T01:00:00.000Z made 2 product_view "
+        "within 48h (at least 2)"
+    )
+
+
+def test_count_window_includes_both_ends(make_event):
+    first = make_event("product_view", 0)
+    at_edge = make_event("product_view", 48 * 60)  # exactly 48h later: still in the window
+    assert fired_anchor_ids([first, at_edge], [count_rule()]) == [at_edge.event_id]
+
+
+def test_count_fires_again_only_after_falling_below(make_event):
+    views = [make_event("product_view", m) for m in (0, 1, 2, 4000, 4001)]
+    assert fired_anchor_ids(views, [count_rule()]) == sorted([views[1].event_id, views[4].event_id])
+
+
+def test_count_groups_by_field_and_skips_events_without_it(make_event):
+    per_product = count_rule(group_by=["properties.product_id"])
+    events = [
+        make_event("product_view", 0, product_id="A"),
+        make_event("product_view", 1, product_id="B"),
+        make_event("product_view", 2),
+        make_event("product_view", 3, product_id="A"),
+    ]
+    assert fired_anchor_ids(events, [per_product]) == [events[3].event_id]
+
+
+def test_peers_at_the_crossing_fire_once_anchored_at_the_greatest_event_id(make_event):
+    a = make_event("product_view", 0, event_id="aa")
+    b = make_event("product_view", 0, event_id="b")
+    assert fired_anchor_ids([a, b], [count_rule()]) == ["b"]
+
+
+def test_inactivity_last_event_is_by_event_id_not_its_length(make_event):
+    longer = make_event("add_to_cart", 0, event_id="aa")
+    shorter = make_event("page_view", 0, event_id="b")
+    assert fired_anchor_ids([longer, shorter], [inactivity()]) == ["b"]
