@@ -69,7 +69,8 @@ case "${1:-}" in
     ;;
   submit)
     shift
-    "$FLINK" run -m "localhost:$REST_PORT" -d -py "$ROOT/jobs/triggers_job.py" -pyexec "$PYTHON" "$@" --detached
+    "$FLINK" run -m "localhost:$REST_PORT" -d -py "$ROOT/jobs/triggers_job.py" -pyexec "$PYTHON" \
+      --checkpoint-dir "file://$STATE/checkpoints" "$@" --detached
     ;;
   list)
     "$FLINK" list -m "localhost:$REST_PORT" -a

@@ -22,13 +22,18 @@ from journey_triggers.rules.model import (
     InactivityTrigger,
     Not,
     Predicate,
+    RecencyTrigger,
     Rule,
+    SequenceTrigger,
 )
 from journey_triggers.semantics.conditions import NUMBER, UnsupportedConditionError
 from journey_triggers.semantics.evaluator import (
     absence_summary,
     count_summary,
     inactivity_summary,
+    recency_summary,
+    sequence_summary,
+    sequence_variables,
 )
 
 _NUMBER_SQL = quote(NUMBER.pattern)
@@ -293,6 +298,107 @@ FROM ({anchored}) a
 WHERE {compile_condition(rule.conditions, "a.line")}"""
 
 
+def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
+    within = parse_duration_ms(trigger.within)
+    variables = sequence_variables(trigger)
+    names = [f"S{step}_{repetition}" for step, repetition in variables]
+    groups = [field_text(f, "line") for f in trigger.same]
+    group_columns = "".join(f", {g} AS g{i}" for i, g in enumerate(groups))
+    partition = "".join(f", g{i}" for i in range(len(groups)))
+    valued = " AND ".join(f"{g} IS NOT NULL" for g in groups) or "TRUE"
+    defines = []
+    for index, ((step_index, repetition), name) in enumerate(zip(variables, names, strict=True)):
+        step = trigger.steps[step_index]
+        define = _pattern(step.on, name)
+        if repetition == 0 and step.min_gap is not None:
+            previous = names[index - 1]
+            gap = parse_duration_ms(step.min_gap)
+            define += f" AND {name}.ts_ms >= LAST({previous}.ts_ms) + {gap}"
+        defines.append(f"{name} AS {define}")
+    define_list = ",\n        ".join(defines)
+    first, last = names[0], names[-1]
+    # The fillers Z<i> are left undefined, so they match any row: other events may come between
+    # the steps; Z<i>*? is reluctant, so every step is taken as early as it can be.
+    # (Flink wants each pattern variable once, hence one filler per gap: Z0, Z1, ...)
+    pattern = names[0] + "".join(f" Z{i}*? {name}" for i, name in enumerate(names[1:]))
+    matched = f"""SELECT customer_key, event_id, event_type, ts_ms, line,
+      first_id, first_type, first_ts_ms
+    FROM (SELECT customer_key, event_id, event_type, ts, ts_ms, line{group_columns}
+          FROM {EVENTS} WHERE {valued})
+    MATCH_RECOGNIZE (
+      PARTITION BY customer_key{partition}
+      ORDER BY ts, event_id, line
+      MEASURES
+        LAST({last}.event_id) AS event_id,
+        LAST({last}.event_type) AS event_type,
+        LAST({last}.ts_ms) AS ts_ms,
+        LAST({last}.line) AS line,
+        FIRST({first}.event_id) AS first_id,
+        FIRST({first}.event_type) AS first_type,
+        FIRST({first}.ts_ms) AS first_ts_ms
+      ONE ROW PER MATCH
+      AFTER MATCH SKIP PAST LAST ROW
+      PATTERN ({pattern}) WITHIN {interval(within)}
+      DEFINE
+        {define_list}
+    ) m"""
+    marker = "\x00"
+    template = sequence_summary(trigger, (marker,) * 3, (marker,) * 3).split(marker)
+    summary = (
+        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
+        f"{utc('a.ts_ms')}, {quote(template[3])}, a.first_type, {quote(template[4])}, "
+        f"a.first_id, {quote(template[5])}, {utc('a.first_ts_ms')}, {quote(template[6])})"
+    )
+    explanation = (
+        f"ROW('sequence', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
+        f"{quote(format_duration_ms(within))}, CAST(NULL AS ARRAY<STRING>))"
+    )
+    return f"""INSERT INTO {DECISIONS_SINK}
+SELECT
+{_decision_select(rule, "a.ts_ms", explanation)}
+FROM ({matched}) a
+WHERE {compile_condition(rule.conditions, "a.line")}"""
+
+
+def _recency_insert(rule: Rule, trigger: RecencyTrigger) -> str:
+    spec = trigger.since_last
+    kinds = (spec.event,) if isinstance(spec.event, str) else tuple(spec.event)
+    history_types = ", ".join(quote(k) for k in kinds)
+    bound = spec.more_than or spec.less_than
+    assert bound is not None
+    bound_ms = parse_duration_ms(bound)
+    if spec.more_than is not None:
+        holds = f"(a.last_ms IS NULL OR a.ts_ms - a.last_ms > {bound_ms})"
+    else:
+        holds = f"(a.last_ms IS NOT NULL AND a.ts_ms - a.last_ms <= {bound_ms})"
+    # RANGE (not ROWS) so that events in the same millisecond are all in the history: the
+    # result does not depend on their arrival order.
+    with_history = f"""SELECT customer_key, event_id, event_type, ts_ms, line,
+      MAX(CASE WHEN event_type IN ({history_types}) THEN ts_ms END) OVER (
+        PARTITION BY customer_key ORDER BY ts
+        RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_ms
+    FROM {EVENTS}"""
+    marker = "\x00"
+    template = recency_summary(trigger, (marker,) * 3, marker).split(marker)
+    last_text = (
+        f"CASE WHEN a.last_ms IS NULL THEN 'none' ELSE CONCAT('at ', {utc('a.last_ms')}) END"
+    )
+    summary = (
+        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
+        f"{utc('a.ts_ms')}, {quote(template[3])}, {last_text}, {quote(template[4])})"
+    )
+    explanation = (
+        f"ROW('recency', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
+        f"{quote(format_duration_ms(bound_ms))}, CAST(NULL AS ARRAY<STRING>))"
+    )
+    return f"""INSERT INTO {DECISIONS_SINK}
+SELECT
+{_decision_select(rule, "a.ts_ms", explanation)}
+FROM ({with_history}) a
+WHERE {_pattern(trigger.on, "a")} AND {holds}
+  AND {compile_condition(rule.conditions, "a.line")}"""
+
+
 def compile_rule(rule: Rule) -> str:
     """Return the INSERT that runs ``rule``; raise RuleCompileError if it is not supported."""
     trigger = rule.trigger
@@ -305,11 +411,15 @@ def compile_rule(rule: Rule) -> str:
             return _inactivity_insert(rule, trigger)
         if isinstance(trigger, CountTrigger):
             return _count_insert(rule, trigger)
+        if isinstance(trigger, SequenceTrigger):
+            return _sequence_insert(rule, trigger)
+        if isinstance(trigger, RecencyTrigger):
+            return _recency_insert(rule, trigger)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
         raise RuleCompileError(msg) from err
     msg = (
         f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet "
-        "(compiled: event, absence, inactivity, count)"
+        "(compiled: event, absence, inactivity, count, sequence, recency)"
     )
     raise RuleCompileError(msg)

@@ -55,6 +55,9 @@ def create_table_env(config: JobConfig) -> TableEnvironment:
         "table.local-time-zone": "UTC",
         "execution.checkpointing.interval": f"{config.checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
+        # The JobManager-heap default caps state at 5 MB per checkpoint; keep it on a filesystem.
+        "execution.checkpointing.storage": "filesystem",
+        "execution.checkpointing.dir": config.checkpoint_uri(),
         "table.exec.source.idle-timeout": f"{config.idle_timeout_ms} ms",
         "python.execution-mode": config.python_execution_mode,
         # Retry a failed job a few times (a lost TaskManager, a broker blip), then fail loudly
@@ -176,6 +179,11 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="exactly-once output is committed at each checkpoint (default: 5s)",
     )
     timing.add_argument(
+        "--checkpoint-dir",
+        help="checkpoint directory URI, e.g. file:///data/ckpt or s3://bucket/ckpt "
+        "(default: journey-triggers/checkpoints under the system temp dir)",
+    )
+    timing.add_argument(
         "--python-execution-mode",
         choices=EXECUTION_MODES,
         default=defaults.python_execution_mode,
@@ -237,6 +245,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             args.checkpoint_interval, what="--checkpoint-interval"
         ),
         python_execution_mode=args.python_execution_mode,
+        checkpoint_dir=args.checkpoint_dir,
         flink_conf=_key_values(args.flink_conf, "--flink-conf"),
     )
     kafka_properties = _key_values(args.kafka_property, "--kafka-property")

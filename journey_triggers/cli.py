@@ -126,6 +126,42 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from jobs.compile import RuleCompileError, compile_rule
+    from journey_triggers.config import JobConfig
+    from journey_triggers.rules.loader import RuleFileError, load_rules
+
+    try:
+        loaded = {item.rule.id: item for item in load_rules(args.rules)}
+    except RuleFileError as err:
+        raise ConfigError(str(err)) from err
+    item = loaded.get(args.rule_id)
+    if item is None:
+        known = ", ".join(sorted(loaded)) or "none"
+        msg = f"no rule '{args.rule_id}' in {', '.join(args.rules)} (rules: {known})"
+        raise ConfigError(msg)
+    try:
+        insert = compile_rule(item.rule)
+    except RuleCompileError as err:
+        msg = f"{item.path}:{item.line}: {err}"
+        raise ConfigError(msg) from err
+    print(f"-- rule '{item.rule.id}' v{item.rule.version} ({item.path}:{item.line})")
+    print(f"-- {item.rule.description}")
+    print(insert + ";")
+    if args.plan:
+        from jobs.specs import FileSinkSpec, FileSourceSpec
+        from jobs.triggers_job import build_pipeline, create_table_env
+
+        config = JobConfig(rules=(item.rule,))
+        t_env = create_table_env(config)
+        statements = build_pipeline(
+            t_env, FileSourceSpec("/dev/null"), FileSinkSpec("/tmp/jt-explain"), config
+        )
+        print()
+        print(statements.explain())
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from journey_triggers.demo import run_demo
 
@@ -198,6 +234,23 @@ def build_parser() -> argparse.ArgumentParser:
         "rules", nargs="+", metavar="RULES", help="rule files, or directories of *.yaml files"
     )
     validate.set_defaults(func=_cmd_validate)
+
+    explain = commands.add_parser(
+        "explain",
+        help="print the Flink SQL a rule compiles to (and, with --plan, the job plan)",
+        description="Compile one rule and print its Flink SQL INSERT; with --plan, also the "
+        "optimized Flink plan of the whole job running that rule (starts a JVM).",
+    )
+    explain.add_argument("rule_id", metavar="RULE", help="id of the rule to explain")
+    explain.add_argument(
+        "--rules",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="rule file or directory (repeatable)",
+    )
+    explain.add_argument("--plan", action="store_true", help="also print the Flink job plan")
+    explain.set_defaults(func=_cmd_explain)
 
     run = commands.add_parser(
         "run",

@@ -7,7 +7,9 @@ command line.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from journey_triggers.errors import ConfigError
@@ -32,12 +34,21 @@ class JobConfig:
     parallelism: int = 2
     checkpoint_interval_ms: int = 5_000
     """Exactly-once output becomes visible to read_committed consumers at each checkpoint."""
+    checkpoint_dir: str | None = None
+    """Where checkpoints go (a URI, e.g. file:///data/ckpt or s3://bucket/ckpt); ``None`` uses
+    a directory under the system temp dir, for local runs."""
     python_execution_mode: str = "process"
     """PyFlink's Python worker mode for Python operators: ``process`` or ``thread``."""
     flink_conf: dict[str, str] = field(default_factory=dict)
     """Extra Flink configuration, e.g. ``state.backend.type: rocksdb``."""
     rules: tuple[Rule, ...] = ()
     """Rules to run (enabled ones); empty runs the built-in cart-abandonment rule."""
+
+    def checkpoint_uri(self) -> str:
+        """Return the checkpoint directory URI to use."""
+        if self.checkpoint_dir:
+            return self.checkpoint_dir
+        return (Path(tempfile.gettempdir()) / "journey-triggers" / "checkpoints").as_uri()
 
     def active_rules(self) -> list[Rule]:
         """Return the enabled rules, or the built-in cart-abandonment rule when none are given."""

@@ -57,7 +57,8 @@ _PAGES = [
     "/services/install",
     "/wishlist/add",
 ]
-_FORMS = ["newsletter", "store-appointment", "contact"]
+_FORMS = ["newsletter", "store-appointment", "contact", "whitepaper"]
+_SERVICE_PAGES = ["/services/audit", "/services/install"]
 
 
 @dataclass(frozen=True)
@@ -154,14 +155,24 @@ def _journey(
         device = rng.choice(cust.devices)
         session = f"s-{cust.customer_id}-{number}"
         cart: list[Product] = []
-        emit(
-            "page_view",
-            t,
-            device,
-            session,
-            page=rng.choice(_PAGES),
-            dwell_ms=rng.randint(2_000, 90_000),
-        )
+        for page_number in range(rng.choice([1, 1, 2, 3])):
+            t += rng.randint(5_000, 300_000) if page_number else 0
+            emit(
+                "page_view",
+                t,
+                device,
+                session,
+                page=rng.choice(_PAGES),
+                dwell_ms=rng.randint(2_000, 180_000),
+            )
+        if rng.random() < 0.08:  # a walk down the sign-up funnel, with drop-off
+            for step, page in enumerate(("/pricing", "/compare", "/signup")):
+                if step and rng.random() < 0.4:
+                    break
+                t += rng.randint(10_000, 600_000)
+                emit(
+                    "page_view", t, device, session, page=page, dwell_ms=rng.randint(5_000, 120_000)
+                )
         for _ in range(rng.randint(1, 6)):
             t += rng.randint(5_000, 120_000)
             product = rng.choice(products)
@@ -175,6 +186,16 @@ def _journey(
                 price=product.price,
                 dwell_ms=rng.randint(3_000, 150_000),
             )
+            if rng.random() < 0.1:
+                t += rng.randint(3_000, 60_000)
+                emit(
+                    "page_view",
+                    t,
+                    device,
+                    session,
+                    page="/wishlist/add",
+                    product_id=product.product_id,
+                )
             if rng.random() < 0.3:
                 t += rng.randint(3_000, 60_000)
                 cart.append(product)
@@ -210,6 +231,10 @@ def _journey(
             if rng.random() < 0.6:
                 t += rng.randint(10_000, 900_000)
                 emit("form_submitted", t, device, session, form_id=form)
+                if form == "whitepaper":  # readers go on to the service pages, some more than once
+                    for _ in range(rng.choice([0, 1, 2, 3])):
+                        t += rng.randint(60_000, 86_400_000)
+                        emit("page_view", t, device, session, page=rng.choice(_SERVICE_PAGES))
         if rng.random() < 0.1:
             t += rng.randint(5_000, 60_000)
             emit(

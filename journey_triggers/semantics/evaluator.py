@@ -34,6 +34,24 @@ not count), the count at event time T is the number of matching events with time
 count from below ``at_least`` to ``at_least`` or more: once per crossing, again only after the
 count has fallen below and risen again. The trigger is anchored at the greatest (``event_id``,
 raw record) among the matching events at T, and the rule's ``conditions`` are checked on it.
+
+**sequence**: per customer and ``same`` values (events without a value for one of those fields
+take no part), events in (timestamp, ``event_id``, raw record) order are matched against the
+steps in order; other events may come between. A step with ``at_least: n`` needs n matching
+events; a step with ``min_gap`` must start at least that long after the previous step's last
+event. A match must end less than ``within`` after it started (strictly: exactly ``within`` is
+too late, as Flink's ``WITHIN``). Every event that matches the first step starts a candidate;
+each candidate takes every step as early as it can. The first candidate to complete (the
+earliest-started, when several complete on the same event) fires, anchored at its last event,
+and every candidate that started at or before that event is dropped: matches never overlap
+(``AFTER MATCH SKIP PAST LAST ROW``). The rule's ``conditions`` are checked on the last event.
+
+**recency**: fires on every event E matching ``on`` (and the rule's ``conditions``) when the
+customer's history satisfies ``since_last``. The history at E is every event of the
+``since_last`` types with a timestamp at or before E's (events in the same millisecond count,
+E itself included). ``more_than: D`` holds when there is none, or the latest is more than D
+before E (strictly); ``less_than: D`` holds when the latest is at most D before E. The event
+time is E's.
 """
 
 from __future__ import annotations
@@ -51,7 +69,9 @@ from journey_triggers.rules.model import (
     EventPattern,
     EventTrigger,
     InactivityTrigger,
+    RecencyTrigger,
     Rule,
+    SequenceTrigger,
 )
 from journey_triggers.semantics.conditions import (
     UnsupportedConditionError,
@@ -59,7 +79,7 @@ from journey_triggers.semantics.conditions import (
     field_value,
 )
 
-COMPILED_KINDS = ("event", "absence", "inactivity", "count")
+COMPILED_KINDS = ("event", "absence", "inactivity", "count", "sequence", "recency")
 
 
 def matches(pattern: EventPattern, event: Event) -> bool:
@@ -279,6 +299,140 @@ def _evaluate_count(rule: Rule, trigger: CountTrigger, events: Sequence[Event]) 
     return decisions
 
 
+def sequence_summary(
+    trigger: SequenceTrigger, last: tuple[str, str, str], first: tuple[str, str, str]
+) -> str:
+    """Return the one-line explanation of a sequence trigger (the SQL builds the same)."""
+    return (
+        f"{last[0]} {last[1]} at {last[2]} completed {len(trigger.steps)} steps started by "
+        f"{first[0]} {first[1]} at {first[2]} within {trigger.within}"
+    )
+
+
+def sequence_variables(trigger: SequenceTrigger) -> list[tuple[int, int]]:
+    """Return the pattern's variables as (step, repetition), in order."""
+    return [(i, j) for i, step in enumerate(trigger.steps) for j in range(step.at_least)]
+
+
+def _evaluate_sequence(
+    rule: Rule, trigger: SequenceTrigger, events: Sequence[Event]
+) -> list[Decision]:
+    within = parse_duration_ms(trigger.within)
+    variables = sequence_variables(trigger)
+    partitions: dict[tuple[str, tuple[str, ...]], list[Event]] = defaultdict(list)
+    for event in events:
+        key = _correlation(event, trigger.same)
+        if key is not None:
+            partitions[(event.customer_key, key)].append(event)
+    decisions = []
+    for partition in partitions.values():
+        partition.sort(key=lambda e: (e.ts_ms, e.event_id, e.raw))
+        # A candidate: [first event, next variable index, events matched so far].
+        candidates: list[tuple[Event, int, list[Event]]] = []
+        for event in partition:
+            candidates = [c for c in candidates if event.ts_ms - c[0].ts_ms < within]
+            completed = None
+            advanced = []
+            for first, position, taken in candidates:
+                step_index, repetition = variables[position]
+                step = trigger.steps[step_index]
+                fits = matches(step.on, event)
+                if fits and repetition == 0 and step.min_gap is not None:
+                    fits = event.ts_ms >= taken[-1].ts_ms + parse_duration_ms(step.min_gap)
+                if fits:
+                    taken = [*taken, event]
+                    position += 1
+                    if position == len(variables) and completed is None:
+                        completed = (first, taken)
+                advanced.append((first, position, taken))
+            if completed is not None:
+                candidates = []  # skip past the last row: every candidate started at or before it
+                first, taken = completed
+                last = taken[-1]
+                if evaluate(rule.conditions, last.record):
+                    decisions.append(_sequence_decision(rule, trigger, first, last))
+                continue
+            candidates = advanced
+            if matches(trigger.steps[0].on, event):
+                candidates.append((event, 1, [event]))
+    return decisions
+
+
+def _sequence_decision(rule: Rule, trigger: SequenceTrigger, first: Event, last: Event) -> Decision:
+    last_when = format_timestamp_ms(last.ts_ms)
+    first_when = format_timestamp_ms(first.ts_ms)
+    explanation: dict[str, object] = {
+        "kind": "sequence",
+        "summary": sequence_summary(
+            trigger,
+            (last.event_type, last.event_id, last_when),
+            (first.event_type, first.event_id, first_when),
+        ),
+        "anchor_event_id": last.event_id,
+        "anchor_event_type": last.event_type,
+        "anchor_time": last_when,
+        "window": format_duration_ms(parse_duration_ms(trigger.within)),
+        "absent_event_types": None,
+    }
+    return _decision(rule, last, last.ts_ms, explanation)
+
+
+def recency_holds(trigger: RecencyTrigger, ts_ms: int, last_ms: int | None) -> bool:
+    """Return whether the history condition holds at ``ts_ms`` given the latest history time."""
+    spec = trigger.since_last
+    if spec.more_than is not None:
+        return last_ms is None or ts_ms - last_ms > parse_duration_ms(spec.more_than)
+    assert spec.less_than is not None
+    return last_ms is not None and ts_ms - last_ms <= parse_duration_ms(spec.less_than)
+
+
+def recency_summary(trigger: RecencyTrigger, anchor: tuple[str, str, str], last: str) -> str:
+    """Return the one-line explanation of a recency trigger; ``last`` is a time or 'none'."""
+    spec = trigger.since_last
+    kinds = " or ".join((spec.event,) if isinstance(spec.event, str) else spec.event)
+    bound = f"more than {spec.more_than}" if spec.more_than else f"at most {spec.less_than}"
+    return f"{anchor[0]} {anchor[1]} at {anchor[2]}: last {kinds} {last} ({bound} before)"
+
+
+def _evaluate_recency(
+    rule: Rule, trigger: RecencyTrigger, events: Sequence[Event]
+) -> list[Decision]:
+    spec = trigger.since_last
+    kinds = (spec.event,) if isinstance(spec.event, str) else tuple(spec.event)
+    history: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        if event.event_type in kinds:
+            history[event.customer_key].append(event.ts_ms)
+    for times in history.values():
+        times.sort()
+    bound = spec.more_than or spec.less_than
+    assert bound is not None
+    decisions = []
+    for event in events:
+        if not matches(trigger.on, event):
+            continue
+        times = history.get(event.customer_key, [])
+        position = bisect_right(times, event.ts_ms)
+        last_ms = times[position - 1] if position else None
+        if not recency_holds(trigger, event.ts_ms, last_ms):
+            continue
+        if not evaluate(rule.conditions, event.record):
+            continue
+        when = format_timestamp_ms(event.ts_ms)
+        last = "none" if last_ms is None else f"at {format_timestamp_ms(last_ms)}"
+        explanation: dict[str, object] = {
+            "kind": "recency",
+            "summary": recency_summary(trigger, (event.event_type, event.event_id, when), last),
+            "anchor_event_id": event.event_id,
+            "anchor_event_type": event.event_type,
+            "anchor_time": when,
+            "window": format_duration_ms(parse_duration_ms(bound)),
+            "absent_event_types": None,
+        }
+        decisions.append(_decision(rule, event, event.ts_ms, explanation))
+    return decisions
+
+
 def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id."""
     decisions: list[Decision] = []
@@ -294,6 +448,10 @@ def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decis
             decisions += _evaluate_inactivity(rule, trigger, events)
         elif isinstance(trigger, CountTrigger):
             decisions += _evaluate_count(rule, trigger, events)
+        elif isinstance(trigger, SequenceTrigger):
+            decisions += _evaluate_sequence(rule, trigger, events)
+        elif isinstance(trigger, RecencyTrigger):
+            decisions += _evaluate_recency(rule, trigger, events)
         else:
             msg = f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet"
             raise UnsupportedConditionError(msg)

@@ -38,7 +38,10 @@ def test_compiled_standard_rules_equal_reference_at_parallelism_1_and_2(tmp_path
     rules = compiled_pack_rules()
     assert len(rules) >= 6, [r.id for r in rules]
     lines = [
-        line for _, line in generate(GeneratorConfig(customers=1200, seed=3, disorder_ms=20_000))
+        line
+        for _, line in generate(
+            GeneratorConfig(customers=1200, seed=3, disorder_ms=20_000, horizon_ms=7 * 86_400_000)
+        )
     ]
     bound = 10_000
     valid = [e for line in lines if isinstance(e := parse_event(line), Event)]

@@ -37,6 +37,30 @@ RULES = [
         "output": {"action": "a", "channels": ["email"], "payload": {"p": "properties.product_id"}},
     },
     {
+        "id": "x_then_y",
+        "version": 1,
+        "description": "x then y within 10 minutes, y at least 1 minute after x",
+        "trigger": {
+            "kind": "sequence",
+            "within": "10m",
+            "steps": [
+                {
+                    "on": {
+                        "event": "page_view",
+                        "where": {"field": "properties.page", "op": "=", "value": "x"},
+                    }
+                },
+                {
+                    "on": {
+                        "event": "page_view",
+                        "where": {"field": "properties.page", "op": "=", "value": "y"},
+                    }
+                },
+            ],
+        },
+        "output": {"action": "c", "channels": ["email"]},
+    },
+    {
         "id": "exit_after_cart",
         "version": 1,
         "description": "session with a cart ended",
@@ -72,6 +96,22 @@ def test_tie_breaks_agree_between_flink_and_reference(tmp_path):
         # inactivity: events exactly the gap apart stay in one session
         record("s1", "add_to_cart", 200, customer="c4"),
         record("s2", "page_view", 210, customer="c4"),
+        # sequence: same-timestamp x ("a") and y ("b") are ordered by event_id: x then y
+        record("sa", "page_view", 300, customer="c5", page="x"),
+        record("sb", "page_view", 300, customer="c5", page="y"),
+        # sequence: reversed ids at the same timestamp: y ("ta") before x ("tb"): no match
+        record("tb", "page_view", 400, customer="c6", page="x"),
+        record("ta", "page_view", 400, customer="c6", page="y"),
+        # sequence: exactly the window is too late; a millisecond less is in time
+        record("u1", "page_view", 500, customer="c7", page="x"),
+        record("u2", "page_view", 510, customer="c7", page="y"),
+        record("w1", "page_view", 600, customer="c8", page="x"),
+        record("w2", "page_view", 610 - 1 / MINUTE, customer="c8", page="y"),
+        # sequence: two starts, one end: the earliest start wins, no overlap
+        record("m1", "page_view", 700, customer="c10", page="x"),
+        record("m2", "page_view", 701, customer="c10", page="x"),
+        record("m3", "page_view", 702, customer="c10", page="y"),
+        record("m4", "page_view", 703, customer="c10", page="y"),
         # a late clock so every window closes
         record("end", "login", 1000, customer="c9"),
     ]
@@ -81,5 +121,5 @@ def test_tie_breaks_agree_between_flink_and_reference(tmp_path):
     events = [e for line in lines if isinstance(e := parse_event(line), Event)]
     expected = [d.to_record() for d in evaluate_rules(rules, events)]
     anchors = sorted(d["explanation"]["anchor_event_id"] for d in expected)
-    assert anchors == ["b", "b2", "s2", "v2"]
+    assert anchors == ["b", "b2", "m3", "s2", "sb", "v2", "w2"]
     assert_same_decisions(out["decisions"], expected)

@@ -122,7 +122,7 @@ def test_rules_flag_refuses_rules_that_are_not_compiled_yet_naming_file_and_line
         job_from_args(_job_args("--input-file", "x", "--output-dir", "y", "--rules", str(pack)))
     message = str(info.value)
     assert f"{pack}:" in message
-    assert "rule 'jackets_then_shoes': trigger kind 'sequence' is not compiled yet" in message
+    assert "rule 'purchase_frequency_rising': trigger kind 'trend' is not compiled yet" in message
     assert "rule 'evening_mobile_browse': 'local_time' conditions are not compiled yet" in message
 
 
@@ -146,3 +146,24 @@ def test_without_rules_the_builtin_cart_rule_runs_with_the_window_flag():
     [rule] = config.active_rules()
     assert rule.id == "cart_abandonment" and rule.trigger.kind == "absence"
     assert rule.trigger.within == "20m"
+
+
+def test_explain_prints_the_compiled_sql_of_a_rule(capsys):
+    from pathlib import Path
+
+    pack = str(Path(__file__).resolve().parents[2] / "rules")
+    assert cli.main(["explain", "funnel_three_steps", "--rules", pack]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("-- rule 'funnel_three_steps' v1 (")
+    assert "MATCH_RECOGNIZE" in out and "PATTERN (S0_0 Z0*? S1_0 Z1*? S2_0)" in out
+
+
+def test_explain_names_unknown_and_uncompiled_rules(capsys):
+    from pathlib import Path
+
+    pack = str(Path(__file__).resolve().parents[2] / "rules")
+    assert cli.main(["explain", "nope", "--rules", pack]) == 2
+    assert "no rule 'nope' in" in capsys.readouterr().err
+    assert cli.main(["explain", "purchase_frequency_rising", "--rules", pack]) == 2
+    err = capsys.readouterr().err
+    assert "standard.yaml:" in err and "trigger kind 'trend' is not compiled yet" in err

@@ -332,3 +332,120 @@ def test_inactivity_last_event_is_by_event_id_not_its_length(make_event):
     longer = make_event("add_to_cart", 0, event_id="aa")
     shorter = make_event("page_view", 0, event_id="b")
     assert fired_anchor_ids([longer, shorter], [inactivity()]) == ["b"]
+
+
+def sequence_rule(steps: list[dict[str, Any]], within: str = "1h", **extra: Any) -> Rule:
+    return rule({"kind": "sequence", "steps": steps, "within": within, **extra})
+
+
+def view(category: str) -> dict[str, Any]:
+    return {
+        "on": {
+            "event": "product_view",
+            "where": {"field": "properties.category", "op": "=", "value": category},
+        }
+    }
+
+
+def test_sequence_fires_at_the_last_step_with_other_events_between(make_event):
+    jackets = make_event("product_view", 0, category="jackets")
+    noise = make_event("page_view", 5)
+    shoes = make_event("product_view", 10, category="shoes")
+    [decision] = evaluate_rules(
+        [sequence_rule([view("jackets"), view("shoes")])], [jackets, noise, shoes]
+    )
+    assert decision.explanation["anchor_event_id"] == shoes.event_id
+    assert decision.trigger_time_ms == shoes.ts_ms
+    assert decision.explanation["summary"] == (
+        f"product_view {shoes.event_id} at 2026-01-01T00:10:00.000Z completed 2 steps started by "
+        f"product_view {jackets.event_id} at 2026-01-01T00:00:00.000Z within 1h"
+    )
+
+
+def test_sequence_window_is_strict(make_event):
+    steps = [view("jackets"), view("shoes")]
+    just_in = [
+        make_event("product_view", 0, category="jackets"),
+        make_event("product_view", 60 - 1 / MINUTE, category="shoes"),
+    ]
+    too_late = [
+        make_event("product_view", 0, category="jackets", customer="c2"),
+        make_event("product_view", 60, category="shoes", customer="c2"),
+    ]
+    assert fired_anchor_ids(just_in + too_late, [sequence_rule(steps)]) == [just_in[1].event_id]
+
+
+def test_sequence_matches_do_not_overlap_and_the_earliest_start_wins(make_event):
+    j1 = make_event("product_view", 0, category="jackets")
+    j2 = make_event("product_view", 1, category="jackets")
+    s1 = make_event("product_view", 2, category="shoes")
+    s2 = make_event("product_view", 3, category="shoes")
+    [decision] = evaluate_rules([sequence_rule([view("jackets"), view("shoes")])], [j1, j2, s1, s2])
+    assert decision.explanation["summary"].endswith(
+        f"started by product_view {j1.event_id} at 2026-01-01T00:00:00.000Z within 1h"
+    )
+    assert decision.explanation["anchor_event_id"] == s1.event_id
+
+
+def test_sequence_step_at_least_and_min_gap(make_event):
+    steps: list[dict[str, Any]] = [
+        {"on": {"event": "form_submitted"}},
+        {"on": {"event": "page_view"}, "at_least": 2, "min_gap": "10m"},
+    ]
+    form = make_event("form_submitted", 0)
+    too_soon = make_event("page_view", 5)
+    first = make_event("page_view", 20)
+    second = make_event("page_view", 21)
+    assert fired_anchor_ids([form, too_soon, first, second], [sequence_rule(steps)]) == [
+        second.event_id
+    ]
+
+
+def test_sequence_same_fields_partition_the_steps(make_event):
+    steps = [{"on": {"event": "product_view"}}, {"on": {"event": "add_to_cart"}}]
+    same_product = sequence_rule(steps, same=["properties.product_id"])
+    events = [
+        make_event("product_view", 0, product_id="A"),
+        make_event("add_to_cart", 1, product_id="B"),
+        make_event("add_to_cart", 2, product_id="A"),
+    ]
+    assert fired_anchor_ids(events, [same_product]) == [events[2].event_id]
+
+
+def recency_rule(**since_last: Any) -> Rule:
+    return rule(
+        {
+            "kind": "recency",
+            "on": {"event": "login"},
+            "since_last": {"event": "purchase", **since_last},
+        }
+    )
+
+
+def test_recency_more_than_fires_without_history_or_when_it_is_old(make_event):
+    never = make_event("login", 0, customer="c0")
+    bought = make_event("purchase", 0)
+    soon = make_event("login", 60)
+    later = make_event("login", 60 * 24 * 31)
+    fired = fired_anchor_ids([never, bought, soon, later], [recency_rule(more_than="30d")])
+    assert fired == sorted([never.event_id, later.event_id])
+
+
+def test_recency_bound_is_strict_for_more_than_and_inclusive_for_less_than(make_event):
+    bought = make_event("purchase", 0)
+    exactly = make_event("login", 60 * 24 * 30)
+    assert fired_anchor_ids([bought, exactly], [recency_rule(more_than="30d")]) == []
+    assert fired_anchor_ids([bought, exactly], [recency_rule(less_than="30d")]) == [
+        exactly.event_id
+    ]
+
+
+def test_recency_history_includes_events_in_the_same_millisecond(make_event):
+    login = make_event("login", 5, event_id="a")
+    purchase = make_event("purchase", 5, event_id="b")  # same ms, later id: still history
+    assert fired_anchor_ids([login, purchase], [recency_rule(less_than="1m")]) == ["a"]
+
+
+def test_recency_summary_names_the_last_history_event(make_event):
+    [decision] = evaluate_rules([recency_rule(more_than="30d")], [make_event("login", 0)])
+    assert decision.explanation["summary"].endswith(": last purchase none (more than 30d before)")
