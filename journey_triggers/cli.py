@@ -126,6 +126,36 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_test_rules(args: argparse.Namespace) -> int:
+    from journey_triggers.rules.fixtures import describe, fixture_files, run_fixture_file
+    from journey_triggers.rules.loader import RuleFileError
+
+    files = fixture_files(args.fixtures)
+    if not files:
+        msg = f"no *.test.yaml fixture files in {', '.join(args.fixtures)}"
+        raise ConfigError(msg)
+    failed = total = 0
+    for file in files:
+        try:
+            results = run_fixture_file(file)
+        except RuleFileError as err:
+            raise ConfigError(str(err)) from err
+        for result in results:
+            total += 1
+            if result.passed:
+                continue
+            failed += 1
+            print(f"FAIL {result.path}:{result.line}: {result.name}")
+            if result.error:
+                print(f"  error: {result.error}")
+            for trigger in result.missing:
+                print(f"  missing:    {describe(trigger)}")
+            for trigger in result.unexpected:
+                print(f"  unexpected: {describe(trigger)}")
+    print(f"{total - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from jobs.compile import RuleCompileError, compile_rule
     from journey_triggers.config import JobConfig
@@ -234,6 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
         "rules", nargs="+", metavar="RULES", help="rule files, or directories of *.yaml files"
     )
     validate.set_defaults(func=_cmd_validate)
+
+    test_rules = commands.add_parser(
+        "test-rules",
+        help="run rule fixtures (events in, expected triggers out) in milliseconds",
+        description="Run *.test.yaml rule fixtures against the reference evaluator (no Flink). "
+        "Exit 0 when every case passes, 1 otherwise; failures name file:line and case.",
+    )
+    test_rules.add_argument(
+        "fixtures", nargs="+", metavar="FIXTURES", help="fixture files, or directories of them"
+    )
+    test_rules.set_defaults(func=_cmd_test_rules)
 
     explain = commands.add_parser(
         "explain",

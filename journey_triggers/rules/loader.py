@@ -150,6 +150,11 @@ def _parse(path: Path) -> tuple[Any, dict[Path_, int]]:
     return data, index
 
 
+def yaml_with_lines(path: Path) -> tuple[Any, dict[Path_, int]]:
+    """Parse a YAML file (YAML 1.2 booleans); return its data and the line of every node."""
+    return _parse(path)
+
+
 def load_rule_file(path: str | Path) -> list[LoadedRule]:
     """Load and validate one rule file; raise :class:`RuleFileError` listing every problem."""
     file = Path(path)
