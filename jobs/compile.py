@@ -25,6 +25,7 @@ from journey_triggers.rules.model import (
     RecencyTrigger,
     Rule,
     SequenceTrigger,
+    TrendTrigger,
 )
 from journey_triggers.semantics.conditions import NUMBER, UnsupportedConditionError
 from journey_triggers.semantics.evaluator import (
@@ -34,6 +35,7 @@ from journey_triggers.semantics.evaluator import (
     recency_summary,
     sequence_summary,
     sequence_variables,
+    trend_summary,
 )
 
 _NUMBER_SQL = quote(NUMBER.pattern)
@@ -399,6 +401,39 @@ WHERE {_pattern(trigger.on, "a")} AND {holds}
   AND {compile_condition(rule.conditions, "a.line")}"""
 
 
+def _trend_insert(rule: Rule, trigger: TrendTrigger) -> str:
+    window = parse_duration_ms(trigger.window)
+    half = window // 2
+    # Flink computes one frame per OVER, so the two counts are nested; RANGE frames include both
+    # ends and every event of the same millisecond.
+    recent = f"""SELECT customer_key, event_id, event_type, ts, ts_ms, line,
+      COUNT(*) OVER (PARTITION BY customer_key ORDER BY ts
+        RANGE BETWEEN {interval(half)} PRECEDING AND CURRENT ROW) AS recent
+    FROM {EVENTS} e
+    WHERE {_pattern(trigger.on, "e")}"""
+    both = f"""SELECT customer_key, event_id, event_type, ts_ms, line, recent,
+      COUNT(*) OVER (PARTITION BY customer_key ORDER BY ts
+        RANGE BETWEEN {interval(window)} PRECEDING AND CURRENT ROW) - recent AS previous
+    FROM ({recent}) r"""
+    marker = "\x00"
+    template = trend_summary(trigger, (marker,) * 3, (marker, marker)).split(marker)
+    summary = (
+        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
+        f"{utc('a.ts_ms')}, {quote(template[3])}, CAST(a.recent AS STRING), "
+        f"{quote(template[4])}, CAST(a.previous AS STRING), {quote(template[5])})"
+    )
+    explanation = (
+        f"ROW('trend', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
+        f"{quote(format_duration_ms(window))}, CAST(NULL AS ARRAY<STRING>))"
+    )
+    return f"""INSERT INTO {DECISIONS_SINK}
+SELECT
+{_decision_select(rule, "a.ts_ms", explanation)}
+FROM ({both}) a
+WHERE a.recent >= {trigger.min_recent} AND a.recent > a.previous
+  AND {compile_condition(rule.conditions, "a.line")}"""
+
+
 def compile_rule(rule: Rule) -> str:
     """Return the INSERT that runs ``rule``; raise RuleCompileError if it is not supported."""
     trigger = rule.trigger
@@ -415,11 +450,13 @@ def compile_rule(rule: Rule) -> str:
             return _sequence_insert(rule, trigger)
         if isinstance(trigger, RecencyTrigger):
             return _recency_insert(rule, trigger)
+        if isinstance(trigger, TrendTrigger):
+            return _trend_insert(rule, trigger)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
         raise RuleCompileError(msg) from err
     msg = (
         f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet "
-        "(compiled: event, absence, inactivity, count, sequence, recency)"
+        "(compiled: event, absence, inactivity, count, sequence, recency, trend)"
     )
     raise RuleCompileError(msg)

@@ -52,6 +52,12 @@ customer's history satisfies ``since_last``. The history at E is every event of 
 E itself included). ``more_than: D`` holds when there is none, or the latest is more than D
 before E (strictly); ``less_than: D`` holds when the latest is at most D before E. The event
 time is E's.
+
+**trend**: at every event E matching ``on`` (at time T), with H = ``window`` / 2: ``recent`` is
+the number of the customer's matching events in ``[T - H, T]`` and ``previous`` the number in
+``[T - window, T - H)``. It fires at E when ``recent >= min_recent`` and ``recent > previous``
+(and the rule's ``conditions`` hold on E): on every such event, not once per crossing; a
+cooldown in the decision policy keeps that from over-messaging.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ from journey_triggers.rules.model import (
     RecencyTrigger,
     Rule,
     SequenceTrigger,
+    TrendTrigger,
 )
 from journey_triggers.semantics.conditions import (
     UnsupportedConditionError,
@@ -79,7 +86,7 @@ from journey_triggers.semantics.conditions import (
     field_value,
 )
 
-COMPILED_KINDS = ("event", "absence", "inactivity", "count", "sequence", "recency")
+COMPILED_KINDS = ("event", "absence", "inactivity", "count", "sequence", "recency", "trend")
 
 
 def matches(pattern: EventPattern, event: Event) -> bool:
@@ -433,6 +440,53 @@ def _evaluate_recency(
     return decisions
 
 
+def trend_summary(
+    trigger: TrendTrigger, anchor: tuple[str, str, str], counts: tuple[str, str]
+) -> str:
+    """Return the one-line explanation of a trend trigger (the SQL builds the same)."""
+    half = format_duration_ms(parse_duration_ms(trigger.window) // 2)
+    counted = " or ".join(trigger.on.types)
+    return (
+        f"{anchor[0]} {anchor[1]} at {anchor[2]}: {counts[0]} {counted} in the last {half} "
+        f"vs {counts[1]} in the {half} before (at least {trigger.min_recent})"
+    )
+
+
+def _evaluate_trend(rule: Rule, trigger: TrendTrigger, events: Sequence[Event]) -> list[Decision]:
+    window = parse_duration_ms(trigger.window)
+    half = window // 2
+    matching = [e for e in events if matches(trigger.on, e)]
+    times: dict[str, list[int]] = defaultdict(list)
+    for event in matching:
+        times[event.customer_key].append(event.ts_ms)
+    for customer_times in times.values():
+        customer_times.sort()
+    decisions = []
+    for event in matching:
+        customer_times = times[event.customer_key]
+        upto = bisect_right(customer_times, event.ts_ms)
+        recent = upto - bisect_left(customer_times, event.ts_ms - half)
+        previous = upto - bisect_left(customer_times, event.ts_ms - window) - recent
+        if not (recent >= trigger.min_recent and recent > previous):
+            continue
+        if not evaluate(rule.conditions, event.record):
+            continue
+        when = format_timestamp_ms(event.ts_ms)
+        explanation: dict[str, object] = {
+            "kind": "trend",
+            "summary": trend_summary(
+                trigger, (event.event_type, event.event_id, when), (str(recent), str(previous))
+            ),
+            "anchor_event_id": event.event_id,
+            "anchor_event_type": event.event_type,
+            "anchor_time": when,
+            "window": format_duration_ms(window),
+            "absent_event_types": None,
+        }
+        decisions.append(_decision(rule, event, event.ts_ms, explanation))
+    return decisions
+
+
 def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id."""
     decisions: list[Decision] = []
@@ -452,6 +506,8 @@ def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decis
             decisions += _evaluate_sequence(rule, trigger, events)
         elif isinstance(trigger, RecencyTrigger):
             decisions += _evaluate_recency(rule, trigger, events)
+        elif isinstance(trigger, TrendTrigger):
+            decisions += _evaluate_trend(rule, trigger, events)
         else:
             msg = f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet"
             raise UnsupportedConditionError(msg)

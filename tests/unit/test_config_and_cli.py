@@ -122,7 +122,7 @@ def test_rules_flag_refuses_rules_that_are_not_compiled_yet_naming_file_and_line
         job_from_args(_job_args("--input-file", "x", "--output-dir", "y", "--rules", str(pack)))
     message = str(info.value)
     assert f"{pack}:" in message
-    assert "rule 'purchase_frequency_rising': trigger kind 'trend' is not compiled yet" in message
+    assert "rule 'near_store_premium': 'store_distance' conditions are not compiled yet" in message
     assert "rule 'evening_mobile_browse': 'local_time' conditions are not compiled yet" in message
 
 
@@ -164,6 +164,6 @@ def test_explain_names_unknown_and_uncompiled_rules(capsys):
     pack = str(Path(__file__).resolve().parents[2] / "rules")
     assert cli.main(["explain", "nope", "--rules", pack]) == 2
     assert "no rule 'nope' in" in capsys.readouterr().err
-    assert cli.main(["explain", "purchase_frequency_rising", "--rules", pack]) == 2
+    assert cli.main(["explain", "near_store_premium", "--rules", pack]) == 2
     err = capsys.readouterr().err
-    assert "standard.yaml:" in err and "trigger kind 'trend' is not compiled yet" in err
+    assert "standard.yaml:" in err and "'store_distance' conditions are not compiled yet" in err

@@ -449,3 +449,28 @@ def test_recency_history_includes_events_in_the_same_millisecond(make_event):
 def test_recency_summary_names_the_last_history_event(make_event):
     [decision] = evaluate_rules([recency_rule(more_than="30d")], [make_event("login", 0)])
     assert decision.explanation["summary"].endswith(": last purchase none (more than 30d before)")
+
+
+def trend_rule() -> Rule:
+    return rule({"kind": "trend", "on": {"event": "purchase"}, "window": "30d", "min_recent": 2})
+
+
+def test_trend_fires_when_the_recent_half_beats_the_half_before(make_event):
+    day = 60 * 24
+    old = make_event("purchase", 0)
+    recent_1 = make_event("purchase", 20 * day)
+    recent_2 = make_event("purchase", 25 * day)
+    fired = evaluate_rules([trend_rule()], [old, recent_1, recent_2])
+    assert [d.explanation["anchor_event_id"] for d in fired] == [recent_2.event_id]
+    assert (
+        fired[0]
+        .explanation["summary"]
+        .endswith(": 2 purchase in the last 15d vs 1 in the 15d before (at least 2)")
+    )
+
+
+def test_trend_fires_only_while_recent_exceeds_previous(make_event):
+    day = 60 * 24
+    events = [make_event("purchase", m * day) for m in (1, 2, 17, 18)]
+    # day 2: 2 recent vs 0 before; day 17: {2, 17} vs {1}; day 18: {17, 18} vs {1, 2}, equal.
+    assert fired_anchor_ids(events, [trend_rule()]) == [events[1].event_id, events[2].event_id]
