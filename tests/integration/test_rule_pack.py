@@ -36,14 +36,15 @@ def compiled_pack_rules():
 
 def test_compiled_standard_rules_equal_reference_at_parallelism_1_and_2(tmp_path):
     rules = compiled_pack_rules()
-    assert len(rules) >= 6, [r.id for r in rules]
+    assert len(rules) >= 16, [r.id for r in rules]
     lines = [
         line
         for _, line in generate(
-            GeneratorConfig(customers=1200, seed=3, disorder_ms=20_000, horizon_ms=7 * 86_400_000)
+            GeneratorConfig(customers=2400, seed=3, disorder_ms=20_000, horizon_ms=7 * 86_400_000)
         )
     ]
     bound = 10_000
+    assert len(lines) >= 50_000
     valid = [e for line in lines if isinstance(e := parse_event(line), Event)]
     split = split_late(valid, bound)
     expected = [d.to_record() for d in evaluate_rules(rules, split.on_time)]
