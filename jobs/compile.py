@@ -31,6 +31,7 @@ from journey_triggers.semantics.conditions import NUMBER, UnsupportedConditionEr
 from journey_triggers.semantics.evaluator import (
     absence_summary,
     count_summary,
+    event_summary,
     inactivity_summary,
     recency_summary,
     sequence_summary,
@@ -155,34 +156,71 @@ def _decision_select(rule: Rule, trigger_time_ms: str, explanation: str) -> str:
   {explanation}"""
 
 
-def _event_insert(rule: Rule, trigger: EventTrigger) -> str:
-    summary = f"CONCAT(a.event_type, ' ', a.event_id, ' at ', {utc('a.ts_ms')}, ' matched')"
+MARK = "\x00"
+"""Placeholder for the anchor's values when a semantics summary is rendered as a SQL template."""
+
+
+def _concat(template: str, values: list[str]) -> str:
+    """Return SQL CONCAT of a summary rendered with MARK placeholders, filled with ``values``.
+
+    The summary functions of the reference evaluator are the single source of the wording.
+    """
+    parts = template.split(MARK)
+    assert len(parts) == len(values) + 1, (template, values)
+    items: list[str] = []
+    for part, value in zip(parts, [*values, None], strict=True):
+        if part:
+            items.append(quote(part))
+        if value is not None:
+            items.append(value)
+    return f"CONCAT({', '.join(items)})"
+
+
+def _insert(
+    rule: Rule,
+    kind: str,
+    source: str,
+    summary: str,
+    window_ms: int | None,
+    *,
+    trigger_time: str = "a.ts_ms",
+    where: str = "",
+    absent_types: tuple[str, ...] = (),
+) -> str:
+    """Return the INSERT of a rule's decisions from ``source``, whose anchor rows are ``a``."""
+    window = (
+        quote(format_duration_ms(window_ms)) if window_ms is not None else "CAST(NULL AS STRING)"
+    )
+    absent = (
+        f"ARRAY[{', '.join(quote(t) for t in absent_types)}]"
+        if absent_types
+        else "CAST(NULL AS ARRAY<STRING>)"
+    )
     explanation = (
-        f"ROW('event', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
-        "CAST(NULL AS STRING), CAST(NULL AS ARRAY<STRING>))"
+        f"ROW({quote(kind)}, {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
+        f"{window}, {absent})"
     )
     return f"""INSERT INTO {DECISIONS_SINK}
 SELECT
-{_decision_select(rule, "a.ts_ms", explanation)}
-FROM {EVENTS} a
-WHERE {_pattern(trigger.on, "a")} AND {compile_condition(rule.conditions, "a.line")}"""
+{_decision_select(rule, trigger_time, explanation)}
+FROM {source}
+WHERE {where}{compile_condition(rule.conditions, "a.line")}"""
+
+
+ANCHOR = ["a.event_type", "a.event_id", utc("a.ts_ms")]
+
+
+def _event_insert(rule: Rule, trigger: EventTrigger) -> str:
+    summary = _concat(event_summary(MARK, MARK, MARK), ANCHOR)
+    return _insert(
+        rule, "event", f"{EVENTS} a", summary, None, where=f"{_pattern(trigger.on, 'a')} AND "
+    )
 
 
 def _absence_insert(rule: Rule, trigger: AbsenceTrigger) -> str:
     window_ms = parse_duration_ms(trigger.within)
     deadline = f"a.ts_ms + {window_ms}"
-    # The summary's variable parts come from the anchor; the rest is fixed per rule.
-    marker = "\x00"
-    template = absence_summary(trigger, marker, marker, marker).split(marker)
-    summary = (
-        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
-        f"{utc('a.ts_ms')}, {quote(template[3])})"
-    )
-    absent_types = ", ".join(quote(t) for t in trigger.absent.types)
-    explanation = (
-        f"ROW('absence', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
-        f"{quote(format_duration_ms(window_ms))}, ARRAY[{absent_types}])"
-    )
+    summary = _concat(absence_summary(trigger, MARK, MARK, MARK), ANCHOR)
     correlated = "".join(
         f"\n  AND {field_text(f, 'a.line')} = {field_text(f, 'b.line')}"
         for f in trigger.correlate_on
@@ -194,17 +232,22 @@ def _absence_insert(rule: Rule, trigger: AbsenceTrigger) -> str:
             f"({stoppers} OR ({_pattern(trigger.anchor, 'b')} "
             "AND (b.ts_ms > a.ts_ms OR b.event_id > a.event_id)))"
         )
-    return f"""INSERT INTO {DECISIONS_SINK}
-SELECT
-{_decision_select(rule, deadline, explanation)}
-FROM {EVENTS} a
+    source = f"""{EVENTS} a
 LEFT JOIN {EVENTS} b
   ON a.customer_key = b.customer_key
   AND b.ts BETWEEN a.ts AND a.ts + {interval(window_ms)}{correlated}
-  AND {stoppers}
-WHERE {_pattern(trigger.anchor, "a")}{anchored}
-  AND {compile_condition(rule.conditions, "a.line")}
-  AND b.event_id IS NULL"""
+  AND {stoppers}"""
+    where = f"{_pattern(trigger.anchor, 'a')}{anchored}\n  AND b.event_id IS NULL\n  AND "
+    return _insert(
+        rule,
+        "absence",
+        source,
+        summary,
+        window_ms,
+        trigger_time=deadline,
+        where=where,
+        absent_types=trigger.absent.types,
+    )
 
 
 def _id_of(key: str) -> str:
@@ -227,16 +270,6 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
     during = "1"
     if trigger.while_ is not None:
         during = f"SUM(CASE WHEN {_pattern(trigger.while_, 'e')} THEN 1 ELSE 0 END)"
-    marker = "\x00"
-    template = inactivity_summary(trigger, marker, marker, marker).split(marker)
-    summary = (
-        f"CONCAT({quote(template[0])}, a.event_type, {quote(template[1])}, a.event_id, "
-        f"{quote(template[2])}, {utc('a.ts_ms')}, {quote(template[3])})"
-    )
-    explanation = (
-        f"ROW('inactivity', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
-        f"{quote(format_duration_ms(gap))}, CAST(NULL AS ARRAY<STRING>))"
-    )
     sessions = f"""SELECT customer_key, {last_key} AS last_key, {during} AS during
   FROM TABLE(SESSION(TABLE {EVENTS} PARTITION BY customer_key, DESCRIPTOR(ts), {interval(gap)})) e
   GROUP BY customer_key, window_start, window_end"""
@@ -249,11 +282,15 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
     anchored = f"""SELECT customer_key, ts_ms, event_id, line,
     JSON_VALUE(line, '$.event_type') AS event_type
   FROM ({last}) l"""
-    return f"""INSERT INTO {DECISIONS_SINK}
-SELECT
-{_decision_select(rule, f"a.ts_ms + {gap + delay}", explanation)}
-FROM ({anchored}) a
-WHERE {compile_condition(rule.conditions, "a.line")}"""
+    summary = _concat(inactivity_summary(trigger, MARK, MARK, MARK), ANCHOR)
+    return _insert(
+        rule,
+        "inactivity",
+        f"({anchored}) a",
+        summary,
+        gap,
+        trigger_time=f"a.ts_ms + {gap + delay}",
+    )
 
 
 def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
@@ -283,21 +320,10 @@ def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
     anchored = f"""SELECT customer_key, ts_ms, c_at, event_id, line,
       JSON_VALUE(line, '$.event_type') AS event_type
     FROM ({crossing}) x"""
-    marker = "\x00"
-    template = count_summary(trigger, marker, marker, marker, marker).split(marker)
-    summary = (
-        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
-        f"{utc('a.ts_ms')}, {quote(template[3])}, CAST(a.c_at AS STRING), {quote(template[4])})"
+    summary = _concat(
+        count_summary(trigger, MARK, MARK, MARK, MARK), [*ANCHOR, "CAST(a.c_at AS STRING)"]
     )
-    explanation = (
-        f"ROW('count', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
-        f"{quote(format_duration_ms(window))}, CAST(NULL AS ARRAY<STRING>))"
-    )
-    return f"""INSERT INTO {DECISIONS_SINK}
-SELECT
-{_decision_select(rule, "a.ts_ms", explanation)}
-FROM ({anchored}) a
-WHERE {compile_condition(rule.conditions, "a.line")}"""
+    return _insert(rule, "count", f"({anchored}) a", summary, window)
 
 
 def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
@@ -344,22 +370,11 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
       DEFINE
         {define_list}
     ) m"""
-    marker = "\x00"
-    template = sequence_summary(trigger, (marker,) * 3, (marker,) * 3).split(marker)
-    summary = (
-        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
-        f"{utc('a.ts_ms')}, {quote(template[3])}, a.first_type, {quote(template[4])}, "
-        f"a.first_id, {quote(template[5])}, {utc('a.first_ts_ms')}, {quote(template[6])})"
+    summary = _concat(
+        sequence_summary(trigger, (MARK,) * 3, (MARK,) * 3),
+        [*ANCHOR, "a.first_type", "a.first_id", utc("a.first_ts_ms")],
     )
-    explanation = (
-        f"ROW('sequence', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
-        f"{quote(format_duration_ms(within))}, CAST(NULL AS ARRAY<STRING>))"
-    )
-    return f"""INSERT INTO {DECISIONS_SINK}
-SELECT
-{_decision_select(rule, "a.ts_ms", explanation)}
-FROM ({matched}) a
-WHERE {compile_condition(rule.conditions, "a.line")}"""
+    return _insert(rule, "sequence", f"({matched}) a", summary, within)
 
 
 def _recency_insert(rule: Rule, trigger: RecencyTrigger) -> str:
@@ -380,25 +395,12 @@ def _recency_insert(rule: Rule, trigger: RecencyTrigger) -> str:
         PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_ms
     FROM {EVENTS}"""
-    marker = "\x00"
-    template = recency_summary(trigger, (marker,) * 3, marker).split(marker)
     last_text = (
         f"CASE WHEN a.last_ms IS NULL THEN 'none' ELSE CONCAT('at ', {utc('a.last_ms')}) END"
     )
-    summary = (
-        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
-        f"{utc('a.ts_ms')}, {quote(template[3])}, {last_text}, {quote(template[4])})"
-    )
-    explanation = (
-        f"ROW('recency', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
-        f"{quote(format_duration_ms(bound_ms))}, CAST(NULL AS ARRAY<STRING>))"
-    )
-    return f"""INSERT INTO {DECISIONS_SINK}
-SELECT
-{_decision_select(rule, "a.ts_ms", explanation)}
-FROM ({with_history}) a
-WHERE {_pattern(trigger.on, "a")} AND {holds}
-  AND {compile_condition(rule.conditions, "a.line")}"""
+    summary = _concat(recency_summary(trigger, (MARK,) * 3, MARK), [*ANCHOR, last_text])
+    where = f"{_pattern(trigger.on, 'a')} AND {holds}\n  AND "
+    return _insert(rule, "recency", f"({with_history}) a", summary, bound_ms, where=where)
 
 
 def _trend_insert(rule: Rule, trigger: TrendTrigger) -> str:
@@ -415,23 +417,12 @@ def _trend_insert(rule: Rule, trigger: TrendTrigger) -> str:
       COUNT(*) OVER (PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN {interval(window)} PRECEDING AND CURRENT ROW) - recent AS previous
     FROM ({recent}) r"""
-    marker = "\x00"
-    template = trend_summary(trigger, (marker,) * 3, (marker, marker)).split(marker)
-    summary = (
-        f"CONCAT(a.event_type, {quote(template[1])}, a.event_id, {quote(template[2])}, "
-        f"{utc('a.ts_ms')}, {quote(template[3])}, CAST(a.recent AS STRING), "
-        f"{quote(template[4])}, CAST(a.previous AS STRING), {quote(template[5])})"
+    summary = _concat(
+        trend_summary(trigger, (MARK,) * 3, (MARK, MARK)),
+        [*ANCHOR, "CAST(a.recent AS STRING)", "CAST(a.previous AS STRING)"],
     )
-    explanation = (
-        f"ROW('trend', {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
-        f"{quote(format_duration_ms(window))}, CAST(NULL AS ARRAY<STRING>))"
-    )
-    return f"""INSERT INTO {DECISIONS_SINK}
-SELECT
-{_decision_select(rule, "a.ts_ms", explanation)}
-FROM ({both}) a
-WHERE a.recent >= {trigger.min_recent} AND a.recent > a.previous
-  AND {compile_condition(rule.conditions, "a.line")}"""
+    where = f"a.recent >= {trigger.min_recent} AND a.recent > a.previous\n  AND "
+    return _insert(rule, "trend", f"({both}) a", summary, window, where=where)
 
 
 def compile_rule(rule: Rule) -> str:

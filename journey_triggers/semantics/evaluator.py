@@ -124,11 +124,16 @@ def _decision(
     )
 
 
+def event_summary(anchor_type: str, anchor_id: str, when: str) -> str:
+    """Return the one-line explanation of an event trigger (the SQL builds the same)."""
+    return f"{anchor_type} {anchor_id} at {when} matched"
+
+
 def _event_explanation(anchor: Event) -> dict[str, object]:
     when = format_timestamp_ms(anchor.ts_ms)
     return {
         "kind": "event",
-        "summary": f"{anchor.event_type} {anchor.event_id} at {when} matched",
+        "summary": event_summary(anchor.event_type, anchor.event_id, when),
         "anchor_event_id": anchor.event_id,
         "anchor_event_type": anchor.event_type,
         "anchor_time": when,
