@@ -6,6 +6,7 @@ These helpers carry the work-arounds for the local tansu broker; the Flink job n
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -73,16 +74,46 @@ def consume_json(
     Stops when ``expected`` records were read, or when no record arrived for ``idle_timeout_s``
     (after the first one, or from the start when nothing is expected), or after ``max_wait_s``.
 
-    tansu work-around: the topic's end offset counts batches (see :func:`produce`), and Flink's
-    transactional sink writes multi-record batches, so a bounded "read to the end offset" loses
-    records here; reading until a count or a quiet period does not. No consumer group is used
-    either: kafka-python group joins wait for tansu's rebalance timeout.
+    tansu work-arounds:
+
+    * the topic's end offset counts batches (see :func:`produce`), and Flink's transactional
+      sink writes multi-record batches, so a bounded "read to the end offset" loses records
+      here; reading until a count or a quiet period does not. No consumer group is used
+      either: kafka-python group joins wait for tansu's rebalance timeout.
+    * in about one run in fifteen under load, a read_committed read of a Flink exactly-once
+      topic came up short (seen: 69 of 190) although Flink committed every transaction; the
+      cause (broker or client) is not known yet. When a read falls short of ``expected``, it is
+      repeated once with a fresh consumer, and what each pass and a read_uncommitted pass saw
+      is reported on stderr, so a real loss still fails the caller and leaves its evidence.
     """
+    records = _read(
+        bootstrap_servers, topic, "read_committed", expected, idle_timeout_s, max_wait_s
+    )
+    if expected is None or len(records) >= expected:
+        return records
+    again = _read(bootstrap_servers, topic, "read_committed", expected, idle_timeout_s, 15.0)
+    uncommitted = _read(bootstrap_servers, topic, "read_uncommitted", None, 3.0, 15.0)
+    print(
+        f"consume_json({topic}): read_committed saw {len(records)} of {expected}; a fresh "
+        f"read_committed consumer saw {len(again)}; read_uncommitted sees {len(uncommitted)}",
+        file=sys.stderr,
+    )
+    return again if len(again) > len(records) else records
+
+
+def _read(
+    bootstrap_servers: str,
+    topic: str,
+    isolation_level: str,
+    expected: int | None,
+    idle_timeout_s: float,
+    max_wait_s: float,
+) -> list[dict[str, Any]]:
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers,
-        isolation_level="read_committed",
+        isolation_level=isolation_level,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         consumer_timeout_ms=500,
