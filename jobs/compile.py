@@ -7,6 +7,9 @@ record through, or drop it, by three-valued logic).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from jobs.sql import DECISIONS_SINK, EVENTS, interval, json_is_string, json_value, quote, utc
 from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
@@ -425,29 +428,21 @@ def _trend_insert(rule: Rule, trigger: TrendTrigger) -> str:
     return _insert(rule, "trend", f"({both}) a", summary, window, where=where)
 
 
+_COMPILERS: dict[type, Callable[[Rule, Any], str]] = {
+    EventTrigger: _event_insert,
+    AbsenceTrigger: _absence_insert,
+    InactivityTrigger: _inactivity_insert,
+    CountTrigger: _count_insert,
+    SequenceTrigger: _sequence_insert,
+    RecencyTrigger: _recency_insert,
+    TrendTrigger: _trend_insert,
+}
+
+
 def compile_rule(rule: Rule) -> str:
     """Return the INSERT that runs ``rule``; raise RuleCompileError if it is not supported."""
-    trigger = rule.trigger
     try:
-        if isinstance(trigger, EventTrigger):
-            return _event_insert(rule, trigger)
-        if isinstance(trigger, AbsenceTrigger):
-            return _absence_insert(rule, trigger)
-        if isinstance(trigger, InactivityTrigger):
-            return _inactivity_insert(rule, trigger)
-        if isinstance(trigger, CountTrigger):
-            return _count_insert(rule, trigger)
-        if isinstance(trigger, SequenceTrigger):
-            return _sequence_insert(rule, trigger)
-        if isinstance(trigger, RecencyTrigger):
-            return _recency_insert(rule, trigger)
-        if isinstance(trigger, TrendTrigger):
-            return _trend_insert(rule, trigger)
+        return _COMPILERS[type(rule.trigger)](rule, rule.trigger)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
         raise RuleCompileError(msg) from err
-    msg = (
-        f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet "
-        "(compiled: event, absence, inactivity, count, sequence, recency, trend)"
-    )
-    raise RuleCompileError(msg)

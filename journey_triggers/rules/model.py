@@ -37,6 +37,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -56,16 +57,27 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CHANNELS = ("push", "email", "sms", "in_app", "web_push")
 
 
+DURATION_FIELDS = ("within", "gap", "delay", "window", "min_gap", "more_than", "less_than")
+"""Fields that hold a duration wherever they appear; ``delay`` alone may be zero."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator(*DURATION_FIELDS, check_fields=False)
+    @classmethod
+    def _durations(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            _duration(value, str(info.field_name), allow_zero=info.field_name == "delay")
+        return value
 
-def _duration(value: Any, what: str) -> int:
+
+def _duration(value: Any, what: str, *, allow_zero: bool = False) -> int:
     if not isinstance(value, str):
         msg = f"'{what}' must be a duration like '15m', '48h' or '7d', got {value!r}"
         raise ValueError(msg)
     try:
-        return parse_duration_ms(value, what=f"'{what}'")
+        return parse_duration_ms(value, what=f"'{what}'", allow_zero=allow_zero)
     except ConfigError as err:
         raise ValueError(str(err)) from err
 
@@ -74,21 +86,10 @@ Duration = Annotated[
     str,
     Field(
         description="A duration: a whole number and a unit, ms, s, m, h or d (e.g. '15m').",
-        # Checked by check_duration for a precise message; the schema still carries the pattern.
+        # Checked by _Strict._durations for a precise message; the schema still carries the pattern.
         json_schema_extra={"pattern": r"^[0-9]+(ms|s|m|h|d)$"},
     ),
 ]
-
-
-def check_duration(value: str, what: str) -> str:
-    """Validate a duration string in a model field; return it unchanged."""
-    _duration(value, what)
-    return value
-
-
-def duration_ms(value: str) -> int:
-    """Return a validated duration string in milliseconds."""
-    return parse_duration_ms(value)
 
 
 # --- Conditions -------------------------------------------------------------------------------
@@ -197,10 +198,6 @@ class SinceLastSpec(_Strict):
         if (self.more_than is None) == (self.less_than is None):
             msg = "since_last needs exactly one of 'more_than' and 'less_than'"
             raise ValueError(msg)
-        for name in ("more_than", "less_than"):
-            value = getattr(self, name)
-            if value is not None:
-                check_duration(value, name)
         return self
 
 
@@ -242,11 +239,6 @@ class SessionDwellSpec(_Strict):
     """Session dwell bound."""
 
     more_than: Duration = Field(description="True when the session has lasted longer than this.")
-
-    @field_validator("more_than")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return check_duration(value, "more_than")
 
 
 class All(_Strict):
@@ -375,11 +367,6 @@ class AbsenceTrigger(_Strict):
         default=True, description="A later X within the window supersedes an earlier one."
     )
 
-    @field_validator("within")
-    @classmethod
-    def _within(cls, value: str) -> str:
-        return check_duration(value, "within")
-
 
 class InactivityTrigger(_Strict):
     """The session ended (no activity for a gap) while a condition held at its last event."""
@@ -394,18 +381,6 @@ class InactivityTrigger(_Strict):
     )
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("gap")
-    @classmethod
-    def _gap(cls, value: str) -> str:
-        return check_duration(value, "gap")
-
-    @field_validator("delay")
-    @classmethod
-    def _delay(cls, value: str) -> str:
-        if value != "0ms":
-            check_duration(value, "delay")
-        return value
-
 
 class CountTrigger(_Strict):
     """At least N matching events in a sliding event-time window, per group."""
@@ -418,11 +393,6 @@ class CountTrigger(_Strict):
         default_factory=list, description="Count per value of these fields (e.g. product)."
     )
 
-    @field_validator("within")
-    @classmethod
-    def _within(cls, value: str) -> str:
-        return check_duration(value, "within")
-
 
 class SequenceStep(_Strict):
     """One step of a sequence."""
@@ -432,11 +402,6 @@ class SequenceStep(_Strict):
     min_gap: Duration | None = Field(
         default=None, description="Minimum time since the previous step."
     )
-
-    @field_validator("min_gap")
-    @classmethod
-    def _gap(cls, value: str | None) -> str | None:
-        return None if value is None else check_duration(value, "min_gap")
 
 
 class SequenceTrigger(_Strict):
@@ -448,11 +413,6 @@ class SequenceTrigger(_Strict):
     same: list[str] = Field(
         default_factory=list, description="Fields every step must share (e.g. product)."
     )
-
-    @field_validator("within")
-    @classmethod
-    def _within(cls, value: str) -> str:
-        return check_duration(value, "within")
 
 
 class RecencyTrigger(_Strict):
@@ -470,11 +430,6 @@ class TrendTrigger(_Strict):
     on: EventPattern = Field(description="Events counted.")
     window: Duration = Field(description="Total window; split into two equal halves.")
     min_recent: int = Field(ge=1, description="Minimum count in the recent half.")
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        return check_duration(value, "window")
 
 
 Trigger = Annotated[

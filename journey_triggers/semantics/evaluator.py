@@ -64,7 +64,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from journey_triggers.decisions import STATUS_FIRED, Decision, decision_id
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
@@ -81,12 +82,9 @@ from journey_triggers.rules.model import (
     TrendTrigger,
 )
 from journey_triggers.semantics.conditions import (
-    UnsupportedConditionError,
     evaluate,
     field_value,
 )
-
-COMPILED_KINDS = ("event", "absence", "inactivity", "count", "sequence", "recency", "trend")
 
 
 def matches(pattern: EventPattern, event: Event) -> bool:
@@ -331,6 +329,7 @@ def _evaluate_sequence(
 ) -> list[Decision]:
     within = parse_duration_ms(trigger.within)
     variables = sequence_variables(trigger)
+    min_gaps = [parse_duration_ms(st.min_gap) if st.min_gap else None for st in trigger.steps]
     partitions: dict[tuple[str, tuple[str, ...]], list[Event]] = defaultdict(list)
     for event in events:
         key = _correlation(event, trigger.same)
@@ -349,8 +348,9 @@ def _evaluate_sequence(
                 step_index, repetition = variables[position]
                 step = trigger.steps[step_index]
                 fits = matches(step.on, event)
-                if fits and repetition == 0 and step.min_gap is not None:
-                    fits = event.ts_ms >= taken[-1].ts_ms + parse_duration_ms(step.min_gap)
+                gap = min_gaps[step_index]
+                if fits and repetition == 0 and gap is not None:
+                    fits = event.ts_ms >= taken[-1].ts_ms + gap
                 if fits:
                     taken = [*taken, event]
                     position += 1
@@ -492,28 +492,21 @@ def _evaluate_trend(rule: Rule, trigger: TrendTrigger, events: Sequence[Event]) 
     return decisions
 
 
+_EVALUATORS: dict[type, Callable[[Rule, Any, Sequence[Event]], list[Decision]]] = {
+    EventTrigger: _evaluate_event,
+    AbsenceTrigger: _evaluate_absence,
+    InactivityTrigger: _evaluate_inactivity,
+    CountTrigger: _evaluate_count,
+    SequenceTrigger: _evaluate_sequence,
+    RecencyTrigger: _evaluate_recency,
+    TrendTrigger: _evaluate_trend,
+}
+
+
 def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id."""
     decisions: list[Decision] = []
     for rule in rules:
-        if not rule.enabled:
-            continue
-        trigger = rule.trigger
-        if isinstance(trigger, EventTrigger):
-            decisions += _evaluate_event(rule, trigger, events)
-        elif isinstance(trigger, AbsenceTrigger):
-            decisions += _evaluate_absence(rule, trigger, events)
-        elif isinstance(trigger, InactivityTrigger):
-            decisions += _evaluate_inactivity(rule, trigger, events)
-        elif isinstance(trigger, CountTrigger):
-            decisions += _evaluate_count(rule, trigger, events)
-        elif isinstance(trigger, SequenceTrigger):
-            decisions += _evaluate_sequence(rule, trigger, events)
-        elif isinstance(trigger, RecencyTrigger):
-            decisions += _evaluate_recency(rule, trigger, events)
-        elif isinstance(trigger, TrendTrigger):
-            decisions += _evaluate_trend(rule, trigger, events)
-        else:
-            msg = f"rule '{rule.id}': trigger kind '{trigger.kind}' is not compiled yet"
-            raise UnsupportedConditionError(msg)
+        if rule.enabled:
+            decisions += _EVALUATORS[type(rule.trigger)](rule, rule.trigger, events)
     return sorted(decisions, key=lambda d: (d.decision_id, d.rule_id))
