@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from jobs.sql import DECISIONS_SINK, EVENTS, interval, json_is_string, json_value, quote, utc
+from pydantic import BaseModel
+
+from jobs.sql import (
+    DECISIONS_SINK,
+    EVENTS,
+    EVENTS_CONTEXT,
+    interval,
+    json_is_string,
+    json_value,
+    quote,
+    utc,
+)
 from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
 from journey_triggers.errors import JourneyTriggersError
@@ -23,14 +34,18 @@ from journey_triggers.rules.model import (
     EventPattern,
     EventTrigger,
     InactivityTrigger,
+    LocalTime,
     Not,
     Predicate,
     RecencyTrigger,
     Rule,
     SequenceTrigger,
+    SessionDwell,
+    StoreDistance,
     TrendTrigger,
 )
-from journey_triggers.semantics.conditions import NUMBER, UnsupportedConditionError
+from journey_triggers.semantics import context
+from journey_triggers.semantics.conditions import NUMBER, UnsupportedConditionError, uses_session
 from journey_triggers.semantics.evaluator import (
     absence_summary,
     count_summary,
@@ -106,20 +121,94 @@ def _predicate(predicate: Predicate, column: str) -> str:
     return f"{_number(field, column)} {op} {_double(operand)}"
 
 
-def compile_condition(condition: Condition | None, column: str = "line") -> str:
-    """Return SQL that is TRUE exactly when ``condition`` holds on ``column`` (never NULL)."""
+_ZONE_LIST = quote("|" + "|".join(context.zones()) + "|")
+DAY_NUMBERS = {"sun": 1, "mon": 2, "tue": 3, "wed": 4, "thu": 5, "fri": 6, "sat": 7}
+"""DAYOFWEEK's numbers."""
+
+
+def local_time_sql(alias: str) -> tuple[str, str, str]:
+    """Return SQL for (the row has a known zone, local minute of day, local DAYOFWEEK).
+
+    The minute and day are meaningful only where the first is TRUE.
+    """
+    zone = field_text("time_zone", f"{alias}.line")
+    # A zone is a name both sides know; CONVERT_TZ would read any other name as GMT.
+    known = (
+        f"REGEXP({zone}, {quote(context.ZONE_NAME.pattern)}) "
+        f"AND POSITION(CONCAT('|', {zone}, '|') IN {_ZONE_LIST}) > 0 "
+        f"AND {alias}.ts_ms < {context.LOCAL_TIME_LIMIT_MS}"
+    )
+    utc_text = f"DATE_FORMAT(TO_TIMESTAMP_LTZ({alias}.ts_ms, 3), 'yyyy-MM-dd HH:mm:ss')"
+    local = f"CONVERT_TZ({utc_text}, 'UTC', {zone})"
+    minute = f"(CAST(SUBSTR({local}, 12, 2) AS INT) * 60 + CAST(SUBSTR({local}, 15, 2) AS INT))"
+    day = f"DAYOFWEEK(CAST(SUBSTR({local}, 1, 10) AS DATE))"
+    return known, minute, day
+
+
+def _local_time(condition: LocalTime, alias: str) -> str:
+    window = condition.local_time
+    known, minute, day = local_time_sql(alias)
+    start, end = context.minute_of(window.start), context.minute_of(window.end)
+    if start < end:
+        inside = f"{minute} >= {start} AND {minute} < {end}"
+    else:
+        inside = f"({minute} >= {start} OR {minute} < {end})"
+    days = ""
+    if window.days is not None:
+        numbers = ", ".join(str(DAY_NUMBERS[d]) for d in window.days)
+        days = f" AND {day} IN ({numbers})"
+    return f"(CASE WHEN {known} THEN {inside}{days} ELSE FALSE END)"
+
+
+def _store_distance(condition: StoreDistance, alias: str) -> str:
+    spec = condition.store_distance
+    column = f"{alias}.line"
+    lat, lon = _number("properties.lat", column), _number("properties.lon", column)
+    # The same IEEE-754 steps as context.squared_km, with the store's factors as literals.
+    near = []
+    for place in spec.locations:
+        raw = f"({lon} - {_double(place.lon)})"
+        dlon = (
+            f"(CASE WHEN {raw} > 180.0E0 THEN {raw} - 360.0E0 "
+            f"WHEN {raw} < -180.0E0 THEN {raw} + 360.0E0 ELSE {raw} END)"
+        )
+        dx = f"({dlon} * {_double(place.kx)})"
+        dy = f"(({lat} - {_double(place.lat)}) * {_double(context.KM_PER_DEGREE)})"
+        near.append(f"{dx} * {dx} + {dy} * {dy} <= {_double(spec.max_km * spec.max_km)}")
+    valid = f"{lat} BETWEEN -90.0E0 AND 90.0E0 AND {lon} BETWEEN -180.0E0 AND 180.0E0"
+    return f"COALESCE({valid} AND ({' OR '.join(near)}), FALSE)"
+
+
+def _session_dwell(condition: SessionDwell, alias: str) -> str:
+    bound = parse_duration_ms(condition.session_dwell.more_than)
+    start = f"{alias}.session_start_ms"
+    return f"COALESCE({alias}.ts_ms - {start} > {bound}, FALSE)"
+
+
+def compile_condition(condition: Condition | None, alias: str) -> str:
+    """Return SQL that is TRUE exactly when ``condition`` holds on row ``alias`` (never NULL).
+
+    The row has the columns ``line`` and ``ts_ms``, and ``session_start_ms`` when the condition
+    uses session dwell.
+    """
     if condition is None:
         return "TRUE"
     if isinstance(condition, Predicate):
-        return f"COALESCE({_predicate(condition, column)}, FALSE)"
+        return f"COALESCE({_predicate(condition, f'{alias}.line')}, FALSE)"
     if isinstance(condition, All):
-        return "(" + " AND ".join(compile_condition(c, column) for c in condition.all) + ")"
+        return "(" + " AND ".join(compile_condition(c, alias) for c in condition.all) + ")"
     if isinstance(condition, Any_):
-        return "(" + " OR ".join(compile_condition(c, column) for c in condition.any) + ")"
+        return "(" + " OR ".join(compile_condition(c, alias) for c in condition.any) + ")"
     if isinstance(condition, Not):
-        return f"(NOT {compile_condition(condition.not_, column)})"
+        return f"(NOT {compile_condition(condition.not_, alias)})"
+    if isinstance(condition, LocalTime):
+        return _local_time(condition, alias)
+    if isinstance(condition, StoreDistance):
+        return _store_distance(condition, alias)
+    if isinstance(condition, SessionDwell):
+        return _session_dwell(condition, alias)
     key = next(iter(type(condition).model_fields))
-    msg = f"'{key}' conditions are not compiled yet"
+    msg = f"'{key}' conditions need the scoring stage"
     raise UnsupportedConditionError(msg)
 
 
@@ -129,7 +218,7 @@ class RuleCompileError(JourneyTriggersError):
 
 def _pattern(pattern: EventPattern, alias: str) -> str:
     types = ", ".join(quote(t) for t in pattern.types)
-    where = compile_condition(pattern.where, f"{alias}.line")
+    where = compile_condition(pattern.where, alias)
     return f"{alias}.event_type IN ({types}) AND {where}"
 
 
@@ -207,7 +296,7 @@ def _insert(
 SELECT
 {_decision_select(rule, trigger_time, explanation)}
 FROM {source}
-WHERE {where}{compile_condition(rule.conditions, "a.line")}"""
+WHERE {where}{compile_condition(rule.conditions, "a")}"""
 
 
 ANCHOR = ["a.event_type", "a.event_id", utc("a.ts_ms")]
@@ -216,7 +305,12 @@ ANCHOR = ["a.event_type", "a.event_id", utc("a.ts_ms")]
 def _event_insert(rule: Rule, trigger: EventTrigger) -> str:
     summary = _concat(event_summary(MARK, MARK, MARK), ANCHOR)
     return _insert(
-        rule, "event", f"{EVENTS} a", summary, None, where=f"{_pattern(trigger.on, 'a')} AND "
+        rule,
+        "event",
+        f"{_events(rule)[0]} a",
+        summary,
+        None,
+        where=f"{_pattern(trigger.on, 'a')} AND ",
     )
 
 
@@ -235,8 +329,9 @@ def _absence_insert(rule: Rule, trigger: AbsenceTrigger) -> str:
             f"({stoppers} OR ({_pattern(trigger.anchor, 'b')} "
             "AND (b.ts_ms > a.ts_ms OR b.event_id > a.event_id)))"
         )
-    source = f"""{EVENTS} a
-LEFT JOIN {EVENTS} b
+    events = _events(rule)[0]
+    source = f"""{events} a
+LEFT JOIN {events} b
   ON a.customer_key = b.customer_key
   AND b.ts BETWEEN a.ts AND a.ts + {interval(window_ms)}{correlated}
   AND {stoppers}"""
@@ -253,14 +348,46 @@ LEFT JOIN {EVENTS} b
     )
 
 
-def _id_of(key: str) -> str:
-    """Return SQL for the event id in an ``event_id NUL line`` key."""
-    return f"SUBSTR({key}, 1, POSITION(CHR(0) IN {key}) - 1)"
+def _events(rule: Rule) -> tuple[str, str]:
+    """Return the events table a rule reads, and its extra columns (for session dwell)."""
+    if any(uses_session(c) for c in _conditions(rule)):
+        return EVENTS_CONTEXT, ", session_start_ms"
+    return EVENTS, ""
 
 
-def _line_of(key: str) -> str:
-    """Return SQL for the raw record in an ``event_id NUL line`` key."""
-    return f"SUBSTR({key}, POSITION(CHR(0) IN {key}) + 1)"
+def _conditions(node: object) -> list[Condition]:
+    """Return every condition tree in a rule (rule conditions and pattern ``where``s)."""
+    if isinstance(node, Predicate | LocalTime | StoreDistance | SessionDwell | All | Any_ | Not):
+        return [node]
+    if isinstance(node, BaseModel):
+        return [c for name in type(node).model_fields for c in _conditions(getattr(node, name))]
+    if isinstance(node, list | tuple):
+        return [c for item in node for c in _conditions(item)]
+    return []
+
+
+def _anchor_key(prefix: str, session: bool) -> str:
+    """Return SQL for the key ``prefix NUL line [NUL session start]`` of an anchor candidate.
+
+    NUL sorts below every character and appears in no valid record, so keys order like
+    (prefix, line); the session start, padded to 16 characters, only rides along.
+    """
+    tail = ", CHR(0), LPAD(COALESCE(CAST(session_start_ms AS STRING), ''), 16, '#')"
+    return f"CONCAT({prefix}, CHR(0), line{tail if session else ''})"
+
+
+def _anchor_columns(key: str, session: bool) -> str:
+    """Return SQL for ``event_id, line[, session_start_ms]`` of ``event_id NUL line ...`` keys."""
+    cut = f"POSITION(CHR(0) IN {key})"
+    rest = f"SUBSTR({key}, {cut} + 1)"
+    columns = f"SUBSTR({key}, 1, {cut} - 1) AS event_id"
+    if not session:
+        return f"{columns}, {rest} AS line"
+    start = f"NULLIF(TRIM(LEADING '#' FROM SUBSTR({rest}, CHAR_LENGTH({rest}) - 15)), '')"
+    return (
+        f"{columns}, SUBSTR({rest}, 1, CHAR_LENGTH({rest}) - 17) AS line, "
+        f"CAST({start} AS BIGINT) AS session_start_ms"
+    )
 
 
 def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
@@ -269,20 +396,21 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
     # The session's last event, chosen without arrival order: the greatest key of
     # (timestamp, event_id, NUL, raw record); NUL sorts below every character, so the key orders
     # like (ts, event_id, raw), and the ingest rejects ids that contain it.
-    last_key = "MAX(CONCAT(LPAD(CAST(ts_ms AS STRING), 15, '0'), event_id, CHR(0), line))"
+    events, extra = _events(rule)
+    prefix = "LPAD(CAST(ts_ms AS STRING), 15, '0'), event_id"
+    last_key = f"MAX({_anchor_key(prefix, bool(extra))})"
     during = "1"
     if trigger.while_ is not None:
         during = f"SUM(CASE WHEN {_pattern(trigger.while_, 'e')} THEN 1 ELSE 0 END)"
     sessions = f"""SELECT customer_key, {last_key} AS last_key, {during} AS during
-  FROM TABLE(SESSION(TABLE {EVENTS} PARTITION BY customer_key, DESCRIPTOR(ts), {interval(gap)})) e
+  FROM TABLE(SESSION(TABLE {events} PARTITION BY customer_key, DESCRIPTOR(ts), {interval(gap)})) e
   GROUP BY customer_key, window_start, window_end"""
     last = f"""SELECT customer_key,
     CAST(SUBSTR(last_key, 1, 15) AS BIGINT) AS ts_ms,
-    {_id_of("SUBSTR(last_key, 16)")} AS event_id,
-    {_line_of("SUBSTR(last_key, 16)")} AS line
+    {_anchor_columns("SUBSTR(last_key, 16)", bool(extra))}
   FROM ({sessions}) s
   WHERE during > 0"""
-    anchored = f"""SELECT customer_key, ts_ms, event_id, line,
+    anchored = f"""SELECT customer_key, ts_ms, event_id, line{extra},
     JSON_VALUE(line, '$.event_type') AS event_type
   FROM ({last}) l"""
     summary = _concat(inactivity_summary(trigger, MARK, MARK, MARK), ANCHOR)
@@ -298,6 +426,7 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
 
 def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
     window = parse_duration_ms(trigger.within)
+    events, extra = _events(rule)
     groups = [field_text(f, "line") for f in trigger.group_by]
     group_columns = "".join(f", {g} AS g{i}" for i, g in enumerate(groups))
     group_by = "".join(f", {g}" for g in groups)
@@ -306,8 +435,8 @@ def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
     # 1. The matching events of each millisecond, per customer and group (peers counted
     #    together; the anchor is the greatest event_id, raw record).
     peers = f"""SELECT customer_key{group_columns}, window_time AS wt, COUNT(*) AS cnt,
-      MAX(ts_ms) AS ts_ms, MAX(CONCAT(event_id, CHR(0), line)) AS top_key
-    FROM TABLE(TUMBLE(TABLE {EVENTS}, DESCRIPTOR(ts), INTERVAL '0.001' SECOND)) e
+      MAX(ts_ms) AS ts_ms, MAX({_anchor_key("event_id", bool(extra))}) AS top_key
+    FROM TABLE(TUMBLE(TABLE {events}, DESCRIPTOR(ts), INTERVAL '0.001' SECOND)) e
     WHERE {_pattern(trigger.on, "e")}{valued}
     GROUP BY customer_key{group_by}, window_start, window_end, window_time"""
     # 2. The count over [T - within, T] (Flink's RANGE frame includes both ends).
@@ -316,11 +445,10 @@ def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
         RANGE BETWEEN {interval(window)} PRECEDING AND CURRENT ROW) AS c_at
     FROM ({peers}) p"""
     # 3. The milliseconds whose events bring the count from below at_least to at_least or more.
-    crossing = f"""SELECT customer_key, ts_ms, c_at,
-      {_id_of("top_key")} AS event_id, {_line_of("top_key")} AS line
+    crossing = f"""SELECT customer_key, ts_ms, c_at, {_anchor_columns("top_key", bool(extra))}
     FROM ({counted}) c
     WHERE c_at >= {trigger.at_least} AND c_at - cnt < {trigger.at_least}"""
-    anchored = f"""SELECT customer_key, ts_ms, c_at, event_id, line,
+    anchored = f"""SELECT customer_key, ts_ms, c_at, event_id, line{extra},
       JSON_VALUE(line, '$.event_type') AS event_type
     FROM ({crossing}) x"""
     summary = _concat(
@@ -352,10 +480,12 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
     # the steps; Z<i>*? is reluctant, so every step is taken as early as it can be.
     # (Flink wants each pattern variable once, hence one filler per gap: Z0, Z1, ...)
     pattern = names[0] + "".join(f" Z{i}*? {name}" for i, name in enumerate(names[1:]))
-    matched = f"""SELECT customer_key, event_id, event_type, ts_ms, line,
+    events, extra = _events(rule)
+    carried = f",\n        LAST({last}.session_start_ms) AS session_start_ms" if extra else ""
+    matched = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra},
       first_id, first_type, first_ts_ms
-    FROM (SELECT customer_key, event_id, event_type, ts, ts_ms, line{group_columns}
-          FROM {EVENTS} WHERE {valued})
+    FROM (SELECT customer_key, event_id, event_type, ts, ts_ms, line{extra}{group_columns}
+          FROM {events} WHERE {valued})
     MATCH_RECOGNIZE (
       PARTITION BY customer_key{partition}
       ORDER BY ts, event_id, line
@@ -366,7 +496,7 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
         LAST({last}.line) AS line,
         FIRST({first}.event_id) AS first_id,
         FIRST({first}.event_type) AS first_type,
-        FIRST({first}.ts_ms) AS first_ts_ms
+        FIRST({first}.ts_ms) AS first_ts_ms{carried}
       ONE ROW PER MATCH
       AFTER MATCH SKIP PAST LAST ROW
       PATTERN ({pattern}) WITHIN {interval(within)}
@@ -393,11 +523,12 @@ def _recency_insert(rule: Rule, trigger: RecencyTrigger) -> str:
         holds = f"(a.last_ms IS NOT NULL AND a.ts_ms - a.last_ms <= {bound_ms})"
     # RANGE (not ROWS) so that events in the same millisecond are all in the history: the
     # result does not depend on their arrival order.
-    with_history = f"""SELECT customer_key, event_id, event_type, ts_ms, line,
+    events, extra = _events(rule)
+    with_history = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra},
       MAX(CASE WHEN event_type IN ({history_types}) THEN ts_ms END) OVER (
         PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_ms
-    FROM {EVENTS}"""
+    FROM {events}"""
     last_text = (
         f"CASE WHEN a.last_ms IS NULL THEN 'none' ELSE CONCAT('at ', {utc('a.last_ms')}) END"
     )
@@ -411,12 +542,13 @@ def _trend_insert(rule: Rule, trigger: TrendTrigger) -> str:
     half = window // 2
     # Flink computes one frame per OVER, so the two counts are nested; RANGE frames include both
     # ends and every event of the same millisecond.
-    recent = f"""SELECT customer_key, event_id, event_type, ts, ts_ms, line,
+    events, extra = _events(rule)
+    recent = f"""SELECT customer_key, event_id, event_type, ts, ts_ms, line{extra},
       COUNT(*) OVER (PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN {interval(half)} PRECEDING AND CURRENT ROW) AS recent
-    FROM {EVENTS} e
+    FROM {events} e
     WHERE {_pattern(trigger.on, "e")}"""
-    both = f"""SELECT customer_key, event_id, event_type, ts_ms, line, recent,
+    both = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra}, recent,
       COUNT(*) OVER (PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN {interval(window)} PRECEDING AND CURRENT ROW) - recent AS previous
     FROM ({recent}) r"""

@@ -23,6 +23,7 @@ from journey_triggers.config import JobConfig
 SOURCE = "jt_source"
 CLASSIFIED = "jt_classified"
 EVENTS = "jt_events"
+EVENTS_CONTEXT = "jt_events_context"
 DECISIONS_SINK = "jt_decisions"
 DEAD_LETTER_SINK = "jt_dead_letters"
 LATE_SINK = "jt_late_events"
@@ -212,6 +213,24 @@ def events_view(config: JobConfig) -> str:
 SELECT event_id, event_type, customer_key, ts, ts_ms, line
 FROM {CLASSIFIED}
 WHERE reject_reason IS NULL AND ts_ms >= partition_max_ts_ms - {config.out_of_orderness_ms}"""
+
+
+def events_context_view() -> str:
+    """Return the view of on-time events with their session's first event time.
+
+    Only rules with ``session_dwell`` conditions read it. The OVER aggregate orders by event
+    time, so the minimum is over every on-time event of the session up to this one, whatever
+    their arrival order (see ``journey_triggers.semantics.context``).
+    """
+    session = f"CASE WHEN {non_empty_string('$.session_id')} THEN {json_value('$.session_id')} END"
+    return f"""CREATE TEMPORARY VIEW {EVENTS_CONTEXT} AS
+SELECT event_id, event_type, customer_key, ts, ts_ms, line,
+  CASE WHEN session_id IS NOT NULL THEN MIN(ts_ms) OVER (
+    PARTITION BY customer_key, session_id ORDER BY ts
+    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+  ) END AS session_start_ms
+FROM (SELECT event_id, event_type, customer_key, ts, ts_ms, line, {session} AS session_id
+      FROM {EVENTS}) e"""
 
 
 def _decision_columns() -> str:

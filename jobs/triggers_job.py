@@ -84,6 +84,7 @@ def build_pipeline(
         sql.source_ddl(source, config),
         sql.classified_view(),
         sql.events_view(config),
+        sql.events_context_view(),
         *sql.sink_ddls(sink),
     ]
     for statement in statements:

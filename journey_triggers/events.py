@@ -71,6 +71,8 @@ class Event:
     """The whole JSON record, for rule conditions and payloads."""
     raw: str = field(default="", hash=False, compare=False, repr=False)
     """The record exactly as received (the last tie-breaker when ordering events)."""
+    session_start_ms: int | None = field(default=None, hash=False, compare=False, repr=False)
+    """The first event time of the event's session (see ``semantics.context``), once known."""
 
 
 @dataclass(frozen=True)

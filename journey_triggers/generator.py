@@ -36,6 +36,16 @@ _ZONES = [
     ("JP", "Asia/Tokyo", 540),
     ("BR", "America/Sao_Paulo", -180),
 ]
+_CITIES = {  # a city centre per zone: customers live within about 15 km of it
+    "America/New_York": (40.7128, -74.006),
+    "America/Los_Angeles": (34.0522, -118.2437),
+    "Europe/London": (51.5074, -0.1278),
+    "Europe/Berlin": (52.52, 13.405),
+    "Europe/Paris": (48.8566, 2.3522),
+    "Asia/Kolkata": (22.5726, 88.3639),
+    "Asia/Tokyo": (35.6762, 139.6503),
+    "America/Sao_Paulo": (-23.5505, -46.6333),
+}
 _CATEGORIES = {
     "shoes": (40.0, 180.0),
     "jackets": (60.0, 320.0),
@@ -116,6 +126,18 @@ class _Customer:
             for n, kind in enumerate(kinds)
         ]
         self.linked: set[str] = set()
+        # Locations come from the customer's own generator, so they change no other draw.
+        self.places = random.Random(f"home-{cfg.seed}-{index}")
+        lat, lon = _CITIES[self.time_zone]
+        self.home = (lat + self.places.uniform(-0.14, 0.14), lon + self.places.uniform(-0.2, 0.2))
+
+    def position(self) -> dict[str, float]:
+        """Return a position near home (the app reports one with mobile product views)."""
+        lat, lon = self.home
+        return {
+            "lat": round(lat + self.places.uniform(-0.01, 0.01), 5),
+            "lon": round(lon + self.places.uniform(-0.01, 0.01), 5),
+        }
 
 
 def _journey(
@@ -185,6 +207,7 @@ def _journey(
                 category=product.category,
                 price=product.price,
                 dwell_ms=rng.randint(3_000, 150_000),
+                **(cust.position() if device[1] == "mobile" else {}),
             )
             if rng.random() < 0.1:
                 t += rng.randint(3_000, 60_000)

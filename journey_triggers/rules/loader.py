@@ -165,7 +165,7 @@ def load_rule_file(path: str | Path) -> list[LoadedRule]:
         )
         raise RuleFileError([problem])
     try:
-        parsed = RuleFile.model_validate(data)
+        parsed = RuleFile.model_validate(data, context={"base_dir": str(file.parent)})
     except ValidationError as err:
         problems = []
         for error in err.errors(include_url=False):

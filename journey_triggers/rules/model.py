@@ -29,6 +29,7 @@ description, which the exported JSON Schema (``schemas/rules.v1.json``) carries.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -36,6 +37,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationInfo,
     field_validator,
@@ -45,6 +47,7 @@ from pydantic import (
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import ConfigError
 from journey_triggers.events import EVENT_TYPES
+from journey_triggers.semantics.context import Store, StoreListError, read_stores
 
 RULE_FILE_VERSION = 1
 _ID = r"^[a-z][a-z0-9_]{0,63}$"
@@ -211,9 +214,27 @@ class StoreDistanceSpec(_Strict):
     """Nearest-store distance, from properties.lat / properties.lon."""
 
     stores: str = Field(
-        description="Store list: a CSV file of id,lat,lon, relative to the rule file."
+        description="Store list: a CSV file with the header store_id,lat,lon, relative to the "
+        "rule file."
     )
-    max_km: float = Field(gt=0, description="True when the nearest store is at most this far.")
+    max_km: float = Field(
+        gt=0, le=1000, description="True when the nearest store is at most this far."
+    )
+    _locations: tuple[Store, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _read_stores(self, info: ValidationInfo) -> StoreDistanceSpec:
+        base = (info.context or {}).get("base_dir", ".")
+        try:
+            self._locations = read_stores(Path(base) / self.stores)
+        except StoreListError as err:
+            raise ValueError(str(err)) from err
+        return self
+
+    @property
+    def locations(self) -> tuple[Store, ...]:
+        """The stores, read when the rule was loaded."""
+        return self._locations
 
 
 class Score(_Strict):

@@ -17,6 +17,9 @@ number or boolean); missing, ``null``, objects and arrays have none.
 * ``exists`` is true when the field has a value.
 * ``matches`` is true when a JSON string matches the regular expression in full. Use the
   syntax that Java and Python share.
+
+The context conditions (``local_time``, ``store_distance``, ``session_dwell``) are defined in
+:mod:`journey_triggers.semantics.context`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,19 @@ import math
 import re
 from typing import Any
 
-from journey_triggers.rules.model import All, Any_, Condition, Not, Predicate
+from journey_triggers.durations import parse_duration_ms
+from journey_triggers.events import Event
+from journey_triggers.rules.model import (
+    All,
+    Any_,
+    Condition,
+    LocalTime,
+    Not,
+    Predicate,
+    SessionDwell,
+    StoreDistance,
+)
+from journey_triggers.semantics import context
 
 NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 
@@ -102,18 +117,65 @@ def evaluate_predicate(predicate: Predicate, record: dict[str, Any]) -> bool:
     return number >= bound
 
 
-def evaluate(condition: Condition | None, record: dict[str, Any]) -> bool:
-    """Decide a condition tree on a raw record; ``None`` is true."""
+def _local_time(condition: LocalTime, event: Event) -> bool:
+    window = condition.local_time
+    local = context.local_minute_and_day(event.ts_ms, field_value(event.record, "time_zone"))
+    if local is None:
+        return False
+    minute, day = local
+    if window.days is not None and day not in window.days:
+        return False
+    return context.in_window(minute, context.minute_of(window.start), context.minute_of(window.end))
+
+
+def _store_distance(condition: StoreDistance, event: Event) -> bool:
+    spec = condition.store_distance
+    lat = as_number(field_value(event.record, "properties.lat"))
+    lon = as_number(field_value(event.record, "properties.lon"))
+    return context.near_any(lat, lon, spec.locations, spec.max_km)
+
+
+def _session_dwell(condition: SessionDwell, event: Event) -> bool:
+    if event.session_start_ms is None:
+        return False
+    return event.ts_ms - event.session_start_ms > parse_duration_ms(
+        condition.session_dwell.more_than
+    )
+
+
+def evaluate(condition: Condition | None, event: Event) -> bool:
+    """Decide a condition tree on an event; ``None`` is true."""
     if condition is None:
         return True
     if isinstance(condition, Predicate):
-        return evaluate_predicate(condition, record)
+        return evaluate_predicate(condition, event.record)
     if isinstance(condition, All):
-        return all(evaluate(c, record) for c in condition.all)
+        return all(evaluate(c, event) for c in condition.all)
     if isinstance(condition, Any_):
-        return any(evaluate(c, record) for c in condition.any)
+        return any(evaluate(c, event) for c in condition.any)
     if isinstance(condition, Not):
-        return not evaluate(condition.not_, record)
+        return not evaluate(condition.not_, event)
+    if isinstance(condition, LocalTime):
+        return _local_time(condition, event)
+    if isinstance(condition, StoreDistance):
+        return _store_distance(condition, event)
+    if isinstance(condition, SessionDwell):
+        return _session_dwell(condition, event)
     key = next(iter(type(condition).model_fields))
-    msg = f"'{key}' conditions are not compiled yet"
+    msg = f"'{key}' conditions need the scoring stage"
     raise UnsupportedConditionError(msg)
+
+
+def uses_session(condition: Condition | None) -> bool:
+    """Return whether a condition tree has a session_dwell condition."""
+    if condition is None:
+        return False
+    if isinstance(condition, SessionDwell):
+        return True
+    if isinstance(condition, All):
+        return any(uses_session(c) for c in condition.all)
+    if isinstance(condition, Any_):
+        return any(uses_session(c) for c in condition.any)
+    if isinstance(condition, Not):
+        return uses_session(condition.not_)
+    return False

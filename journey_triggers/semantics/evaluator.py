@@ -65,6 +65,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from journey_triggers.decisions import STATUS_FIRED, Decision, decision_id
@@ -89,7 +90,7 @@ from journey_triggers.semantics.conditions import (
 
 def matches(pattern: EventPattern, event: Event) -> bool:
     """Return whether ``event`` matches an event pattern (types and ``where``)."""
-    return event.event_type in pattern.types and evaluate(pattern.where, event.record)
+    return event.event_type in pattern.types and evaluate(pattern.where, event)
 
 
 def payload_text(value: str | int | float | bool | None) -> str | None:
@@ -164,7 +165,7 @@ def _evaluate_event(rule: Rule, trigger: EventTrigger, events: Sequence[Event]) 
     return [
         _decision(rule, event, event.ts_ms, _event_explanation(event))
         for event in events
-        if matches(trigger.on, event) and evaluate(rule.conditions, event.record)
+        if matches(trigger.on, event) and evaluate(rule.conditions, event)
     ]
 
 
@@ -206,7 +207,7 @@ def _evaluate_absence(
                 and (following.ts_ms, following.event_id) > (anchor.ts_ms, anchor.event_id)
             ):
                 continue
-            if not evaluate(rule.conditions, anchor.record):
+            if not evaluate(rule.conditions, anchor):
                 continue
             decisions.append(
                 _decision(rule, anchor, deadline, _absence_explanation(trigger, anchor))
@@ -243,7 +244,7 @@ def _evaluate_inactivity(
             if trigger.while_ is not None and not any(matches(trigger.while_, e) for e in session):
                 continue
             last = session[-1]
-            if not evaluate(rule.conditions, last.record):
+            if not evaluate(rule.conditions, last):
                 continue
             when = format_timestamp_ms(last.ts_ms)
             explanation: dict[str, object] = {
@@ -291,7 +292,7 @@ def _evaluate_count(rule: Rule, trigger: CountTrigger, events: Sequence[Event]) 
             if not count >= trigger.at_least > count - len(at_time[moment]):
                 continue
             anchor = max(at_time[moment], key=lambda e: (e.event_id, e.raw))
-            if not evaluate(rule.conditions, anchor.record):
+            if not evaluate(rule.conditions, anchor):
                 continue
             when = format_timestamp_ms(anchor.ts_ms)
             explanation: dict[str, object] = {
@@ -361,7 +362,7 @@ def _evaluate_sequence(
                 candidates = []  # skip past the last row: every candidate started at or before it
                 first, taken = completed
                 last = taken[-1]
-                if evaluate(rule.conditions, last.record):
+                if evaluate(rule.conditions, last):
                     decisions.append(_sequence_decision(rule, trigger, first, last))
                 continue
             candidates = advanced
@@ -428,7 +429,7 @@ def _evaluate_recency(
         last_ms = times[position - 1] if position else None
         if not recency_holds(trigger, event.ts_ms, last_ms):
             continue
-        if not evaluate(rule.conditions, event.record):
+        if not evaluate(rule.conditions, event):
             continue
         when = format_timestamp_ms(event.ts_ms)
         last = "none" if last_ms is None else f"at {format_timestamp_ms(last_ms)}"
@@ -474,7 +475,7 @@ def _evaluate_trend(rule: Rule, trigger: TrendTrigger, events: Sequence[Event]) 
         previous = upto - bisect_left(customer_times, event.ts_ms - window) - recent
         if not (recent >= trigger.min_recent and recent > previous):
             continue
-        if not evaluate(rule.conditions, event.record):
+        if not evaluate(rule.conditions, event):
             continue
         when = format_timestamp_ms(event.ts_ms)
         explanation: dict[str, object] = {
@@ -503,8 +504,27 @@ _EVALUATORS: dict[type, Callable[[Rule, Any, Sequence[Event]], list[Decision]]] 
 }
 
 
+def with_session_starts(events: Sequence[Event]) -> list[Event]:
+    """Return the events with ``session_start_ms`` set: the earliest time of their session.
+
+    A session is a customer's events with the same ``session_id`` (see ``semantics.context``).
+    """
+    starts: dict[tuple[str, str], int] = {}
+    for event in events:
+        if event.session_id is not None:
+            key = (event.customer_key, event.session_id)
+            starts[key] = min(starts.get(key, event.ts_ms), event.ts_ms)
+    return [
+        replace(event, session_start_ms=starts[(event.customer_key, event.session_id)])
+        if event.session_id is not None
+        else event
+        for event in events
+    ]
+
+
 def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id."""
+    events = with_session_starts(events)
     decisions: list[Decision] = []
     for rule in rules:
         if rule.enabled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ from pydantic import TypeAdapter
 
 from jobs.compile import compile_condition
 from jobs.sql import quote
+from journey_triggers.events import Event
 from journey_triggers.rules.model import Condition
+from journey_triggers.semantics import context
 from journey_triggers.semantics.conditions import evaluate
 
 pytestmark = pytest.mark.integration
@@ -77,46 +80,173 @@ CONDITIONS = [
 ]
 
 
-def test_compiled_conditions_equal_python_semantics(tmp_path: Path):
+def decide_both_ways(
+    tmp_path: Path, records: list[dict[str, Any]], conditions: list[Any]
+) -> tuple[dict[str, list[bool]], dict[str, list[bool]]]:
+    """Return each record's outcomes of ``conditions`` from Flink SQL and from Python.
+
+    A record's ``_ts`` and ``_session_start`` give the event time and session start of the row.
+    """
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    lines = []
-    for index, value in enumerate(VALUES):
-        record: dict[str, Any] = {"event_id": f"e{index}", "properties": {"v": value}}
-        if index % 3 == 0:
-            record["device_type"] = "mobile"
-        if index % 2 == 1:
-            record["properties"]["w"] = "x" if index % 4 == 1 else "y"
-        lines.append(json.dumps(record, ensure_ascii=False))
-    lines.append(json.dumps({"event_id": "no-properties"}))
+    lines = [json.dumps(record, ensure_ascii=False) for record in records]
     source = tmp_path / "records.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    adapter = TypeAdapter(Condition)
-    conditions = [adapter.validate_python(c) for c in CONDITIONS]
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     env.get_config().set("parallelism.default", "1")
+    env.get_config().set("table.local-time-zone", "UTC")
     env.execute_sql(
         f"CREATE TEMPORARY TABLE records (line STRING) WITH ('connector' = 'filesystem', "
         f"'path' = {quote(str(source))}, 'format' = 'raw')"
     )
-    columns = ", ".join(f"{compile_condition(c)} AS c{i}" for i, c in enumerate(conditions))
-    query = f"SELECT JSON_VALUE(line, '$.event_id') AS id, {columns} FROM records"
+    columns = ", ".join(f"{compile_condition(c, 'r')} AS c{i}" for i, c in enumerate(conditions))
+    rows = """SELECT line, CAST(JSON_VALUE(line, '$._ts') AS BIGINT) AS ts_ms,
+        CAST(JSON_VALUE(line, '$._session_start') AS BIGINT) AS session_start_ms FROM records"""
+    query = f"SELECT JSON_VALUE(line, '$.event_id') AS id, {columns} FROM ({rows}) r"
     with env.execute_sql(query).collect() as results:
         got = {row[0]: list(row[1:]) for row in results}
-
     expected = {}
-    for line in lines:
-        record = json.loads(line)
-        expected[record["event_id"]] = [evaluate(c, record) for c in conditions]
+    for record in records:
+        event = Event(
+            event_id=record["event_id"],
+            event_type="page_view",
+            customer_key="c",
+            ts_ms=record.get("_ts", 0),
+            record=record,
+            session_start_ms=record.get("_session_start"),
+        )
+        expected[record["event_id"]] = [evaluate(c, event) for c in conditions]
+    return got, expected
+
+
+def assert_agree(got: dict[str, list[bool]], expected: dict[str, list[bool]], names: list[Any]):
     mismatches = [
-        (event_id, CONDITIONS[i], got[event_id][i], want)
+        (event_id, names[i], got[event_id][i], want)
         for event_id, wants in expected.items()
         for i, want in enumerate(wants)
         if got[event_id][i] != want
     ]
     assert not mismatches, mismatches[:10]
     # The corpus exercises both outcomes of every condition.
-    for i in range(len(conditions)):
+    for i in range(len(names)):
         outcomes = {wants[i] for wants in expected.values()}
-        assert outcomes == {True, False}, CONDITIONS[i]
+        assert outcomes == {True, False}, names[i]
+
+
+def test_compiled_conditions_equal_python_semantics(tmp_path: Path):
+    records = []
+    for index, value in enumerate(VALUES):
+        record: dict[str, Any] = {"event_id": f"e{index}", "properties": {"v": value}}
+        if index % 3 == 0:
+            record["device_type"] = "mobile"
+        if index % 2 == 1:
+            record["properties"]["w"] = "x" if index % 4 == 1 else "y"
+        records.append(record)
+    records.append({"event_id": "no-properties"})
+    adapter = TypeAdapter(Condition)
+    conditions = [adapter.validate_python(c) for c in CONDITIONS]
+    got, expected = decide_both_ways(tmp_path, records, conditions)
+    assert_agree(got, expected, CONDITIONS)
+
+
+def _boundary_case() -> tuple[float, tuple[float, float], tuple[float, float]]:
+    """Return max_km and two points: one exactly at max_km from the Berlin store, one past it."""
+    berlin = context.store("berlin", 52.52, 13.405)
+    for step in range(1, 200):
+        lat, lon = 52.52 + step * 0.000731, 13.405 + step * 0.000917
+        squared = context.squared_km(lat, lon, berlin)
+        bound = math.sqrt(squared)
+        for candidate in (bound, math.nextafter(bound, 0), math.nextafter(bound, 99)):
+            if candidate * candidate == squared:
+                beyond = (lat, math.nextafter(lon, 99))
+                while context.squared_km(*beyond, berlin) == squared:
+                    beyond = (beyond[0], math.nextafter(beyond[1], 99))
+                return candidate, (lat, lon), beyond
+    msg = "no exact boundary point found"
+    raise AssertionError(msg)
+
+
+def test_compiled_context_conditions_equal_python_semantics(tmp_path: Path):
+    (tmp_path / "stores.csv").write_text(
+        "store_id,lat,lon\nberlin,52.52,13.405\nfiji,-17.7,179.99\nnorth,69.5,18.9\n"
+    )
+    max_km, at_bound, beyond = _boundary_case()
+    names: list[Any] = [
+        {"local_time": {"start": "18:00", "end": "21:00", "days": ["mon", "tue", "wed"]}},
+        {"local_time": {"start": "22:00", "end": "02:00"}},
+        {"local_time": {"start": "00:00", "end": "23:59", "days": ["sat", "sun"]}},
+        {"store_distance": {"stores": "stores.csv", "max_km": 5}},
+        {"store_distance": {"stores": "stores.csv", "max_km": max_km}},
+        {"session_dwell": {"more_than": "75s"}},
+        {"not": {"local_time": {"start": "09:00", "end": "17:00"}}},
+        {
+            "any": [
+                {"store_distance": {"stores": "stores.csv", "max_km": 1}},
+                {"session_dwell": {"more_than": "1s"}},
+            ]
+        },
+    ]
+    monday_1800_berlin = 1_799_168_400_000  # 2027-01-04T17:00:00Z
+    times = [
+        monday_1800_berlin - 1,
+        monday_1800_berlin,
+        monday_1800_berlin + 3 * 3_600_000 - 1,
+        monday_1800_berlin + 3 * 3_600_000,
+        monday_1800_berlin + 4 * 3_600_000 + 59_999,  # 22:00:59 local
+        monday_1800_berlin + 9 * 3_600_000,  # Tuesday 03:00 local
+        monday_1800_berlin + 5 * 86_400_000 + 60_000,  # Saturday 18:01 local
+        1_806_195_600_000,  # 2027-03-28T01:00:00Z: Berlin springs to 03:00
+        context.LOCAL_TIME_LIMIT_MS - 1,
+        context.LOCAL_TIME_LIMIT_MS,
+    ]
+    zones: list[Any] = [
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Kolkata",
+        "EST",
+        "Nowhere/Land",
+        "europe/berlin",
+        "Europe/Berlin|Europe/Paris",
+        5,
+        None,
+    ]
+    places: list[tuple[Any, Any]] = [
+        at_bound,
+        beyond,
+        (52.5201, 13.4051),
+        ("52.53", "13.41"),
+        (-17.7, -179.99),  # 2 km from the Fiji store, across the antimeridian
+        (69.52, 18.95),
+        (91, 13.4),
+        (52.52, 181),
+        (True, 13.4),
+        (None, None),
+        ("52.52 N", 13.4),
+    ]
+    sessions = [None, 75_000, 75_001, 0, 1_000]
+    records = []
+    for index, ts in enumerate(times * 12):
+        record: dict[str, Any] = {"event_id": f"e{index}", "_ts": ts}
+        zone = zones[index % len(zones)]
+        if zone is not None:
+            record["time_zone"] = zone
+        lat, lon = places[index % len(places)]
+        record["properties"] = {
+            **({"lat": lat} if lat is not None else {}),
+            **({"lon": lon} if lon is not None else {}),
+        }
+        dwell = sessions[index % len(sessions)]
+        if dwell is not None:
+            record["_session_start"] = ts - dwell
+        records.append(record)
+    adapter = TypeAdapter(Condition)
+    context_ = {"base_dir": str(tmp_path)}
+    conditions = [adapter.validate_python(c, context=context_) for c in names]
+    got, expected = decide_both_ways(tmp_path, records, conditions)
+    assert_agree(got, expected, names)
+    # The exact bound is inside, the next representable position outside, on both sides.
+    at, past = (
+        next(r for r in records if (r["properties"].get("lat"), r["properties"].get("lon")) == p)
+        for p in (at_bound, beyond)
+    )
+    assert got[at["event_id"]][4] is True and got[past["event_id"]][4] is False

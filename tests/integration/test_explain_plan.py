@@ -18,6 +18,8 @@ PACK = str(Path(__file__).resolve().parents[2] / "rules")
         ("session_exit_with_cart", "WindowAggregate"),
         ("repeat_product_views", "OverAggregate"),
         ("jackets_then_shoes", "Match("),
+        ("evening_mobile_browse", "OverAggregate"),
+        ("near_store_premium", "Calc("),
     ],
 )
 def test_explain_plan_shows_the_jvm_operator_each_kind_compiles_to(rule_id, operator, capsys):

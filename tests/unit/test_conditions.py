@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter
 
+from journey_triggers.events import Event
 from journey_triggers.rules.model import Condition
 from journey_triggers.semantics.conditions import UnsupportedConditionError, evaluate
 
@@ -11,7 +12,8 @@ CONDITION = TypeAdapter(Condition)
 
 def holds(condition, **properties):
     record = {"event_id": "e", "device_type": "mobile", "properties": properties}
-    return evaluate(CONDITION.validate_python(condition), record)
+    event = Event(event_id="e", event_type="page_view", customer_key="c", ts_ms=0, record=record)
+    return evaluate(CONDITION.validate_python(condition), event)
 
 
 def test_number_operand_compares_numerically_with_numbers_and_numeric_strings():

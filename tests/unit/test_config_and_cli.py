@@ -114,16 +114,32 @@ def test_kafka_start_mode_is_checked():
         KafkaSourceSpec(bootstrap_servers="k:9092", start="yesterday")
 
 
-def test_rules_flag_refuses_rules_that_are_not_compiled_yet_naming_file_and_line():
+SCORE_RULE = (
+    "version: 1\nrules:\n  - id: hot\n    version: 1\n    description: likely buyer\n"
+    "    trigger: {kind: event, on: {event: product_view}}\n"
+    "    conditions: {score: {gte: 0.85}}\n"
+    "    output: {action: offer, channels: [push]}\n"
+)
+
+
+def test_rules_flag_refuses_rules_that_need_a_later_stage_naming_file_and_line(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SCORE_RULE)
+    with pytest.raises(ConfigError) as info:
+        job_from_args(_job_args("--input-file", "x", "--output-dir", "y", "--rules", str(rules)))
+    assert f"{rules}:3: rule 'hot': 'score' conditions need the scoring stage" in str(info.value)
+
+
+def test_rules_flag_loads_every_enabled_rule_of_the_standard_pack():
     from pathlib import Path
 
     pack = Path(__file__).resolve().parents[2] / "rules" / "standard.yaml"
-    with pytest.raises(ConfigError) as info:
-        job_from_args(_job_args("--input-file", "x", "--output-dir", "y", "--rules", str(pack)))
-    message = str(info.value)
-    assert f"{pack}:" in message
-    assert "rule 'near_store_premium': 'store_distance' conditions are not compiled yet" in message
-    assert "rule 'evening_mobile_browse': 'local_time' conditions are not compiled yet" in message
+    _, _, config = job_from_args(
+        _job_args("--input-file", "x", "--output-dir", "y", "--rules", str(pack))
+    )
+    ids = [r.id for r in config.active_rules()]
+    assert len(ids) == 18
+    assert {"evening_mobile_browse", "near_store_premium"} <= set(ids)
 
 
 def test_rules_flag_loads_compilable_rules(tmp_path):
@@ -158,12 +174,24 @@ def test_explain_prints_the_compiled_sql_of_a_rule(capsys):
     assert "MATCH_RECOGNIZE" in out and "PATTERN (S0_0 Z0*? S1_0 Z1*? S2_0)" in out
 
 
-def test_explain_names_unknown_and_uncompiled_rules(capsys):
+def test_explain_names_unknown_and_uncompiled_rules(capsys, tmp_path):
     from pathlib import Path
 
     pack = str(Path(__file__).resolve().parents[2] / "rules")
     assert cli.main(["explain", "nope", "--rules", pack]) == 2
     assert "no rule 'nope' in" in capsys.readouterr().err
-    assert cli.main(["explain", "near_store_premium", "--rules", pack]) == 2
+    (tmp_path / "score.yaml").write_text(SCORE_RULE)
+    assert cli.main(["explain", "hot", "--rules", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "standard.yaml:" in err and "'store_distance' conditions are not compiled yet" in err
+    assert "score.yaml:" in err and "'score' conditions need the scoring stage" in err
+
+
+def test_explain_prints_the_context_conditions_as_sql(capsys):
+    from pathlib import Path
+
+    pack = str(Path(__file__).resolve().parents[2] / "rules")
+    assert cli.main(["explain", "near_store_premium", "--rules", pack]) == 0
+    assert "CAST('67.66047828029178' AS DOUBLE)" in capsys.readouterr().out  # Berlin's factor
+    assert cli.main(["explain", "evening_mobile_browse", "--rules", pack]) == 0
+    out = capsys.readouterr().out
+    assert "CONVERT_TZ(" in out and "jt_events_context" in out
