@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean bench
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17 is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/journey-triggers demo
+
+# The benchmark (tests/perf/bench.py): not part of `make test`; about 30 minutes on 2 cores.
+bench: $(STAMP)
+	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ record through, or drop it, by three-valued logic).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -279,7 +279,7 @@ def _insert(
     where: str = "",
     absent_types: tuple[str, ...] = (),
 ) -> str:
-    """Return the INSERT of a rule's decisions from ``source``, whose anchor rows are ``a``."""
+    """Return the SELECT of a rule's decisions from ``source``, whose anchor rows are ``a``."""
     window = (
         quote(format_duration_ms(window_ms)) if window_ms is not None else "CAST(NULL AS STRING)"
     )
@@ -292,8 +292,7 @@ def _insert(
         f"ROW({quote(kind)}, {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
         f"{window}, {absent})"
     )
-    return f"""INSERT INTO {DECISIONS_SINK}
-SELECT
+    return f"""SELECT
 {_decision_select(rule, trigger_time, explanation)}
 FROM {source}
 WHERE {where}{compile_condition(rule.conditions, "a")}"""
@@ -571,10 +570,25 @@ _COMPILERS: dict[type, Callable[[Rule, Any], str]] = {
 }
 
 
-def compile_rule(rule: Rule) -> str:
-    """Return the INSERT that runs ``rule``; raise RuleCompileError if it is not supported."""
+def compile_select(rule: Rule) -> str:
+    """Return the SELECT of ``rule``'s decisions; raise RuleCompileError if it is unsupported."""
     try:
         return _COMPILERS[type(rule.trigger)](rule, rule.trigger)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
         raise RuleCompileError(msg) from err
+
+
+def compile_rule(rule: Rule) -> str:
+    """Return the INSERT that runs ``rule`` alone (``explain`` prints it)."""
+    return f"INSERT INTO {DECISIONS_SINK}\n{compile_select(rule)}"
+
+
+def compile_rules(rules: Sequence[Rule]) -> str:
+    """Return ONE INSERT of every rule's decisions: a UNION ALL into a single sink.
+
+    One sink, not one per rule: Kafka's exactly-once sink needs a transactional-id prefix per
+    sink instance, and one writer per sink keeps output files and transactions few.
+    """
+    selects = [f"(\n{compile_select(rule)}\n)" for rule in rules]
+    return f"INSERT INTO {DECISIONS_SINK}\n" + "\nUNION ALL\n".join(selects)

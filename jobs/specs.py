@@ -55,5 +55,10 @@ class FileSinkSpec:
     directory: str
 
 
+@dataclass(frozen=True)
+class DiscardSinkSpec:
+    """Compute everything and discard the output (Flink's blackhole connector): benchmarks."""
+
+
 SourceSpec = KafkaSourceSpec | FileSourceSpec
-SinkSpec = KafkaSinkSpec | FileSinkSpec
+SinkSpec = KafkaSinkSpec | FileSinkSpec | DiscardSinkSpec

@@ -16,7 +16,7 @@ The pipeline, all in JVM operators:
 
 from __future__ import annotations
 
-from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSourceSpec, SinkSpec
+from jobs.specs import DiscardSinkSpec, FileSinkSpec, FileSourceSpec, KafkaSourceSpec, SinkSpec
 from journey_triggers import events as ev
 from journey_triggers.config import JobConfig
 
@@ -280,7 +280,9 @@ def sink_ddls(spec: SinkSpec) -> list[str]:
     ]
     statements = []
     for table, columns, name, key in tables:
-        if isinstance(spec, FileSinkSpec):
+        if isinstance(spec, DiscardSinkSpec):
+            options = "'connector' = 'blackhole'"
+        elif isinstance(spec, FileSinkSpec):
             options = (
                 f"'connector' = 'filesystem', 'path' = {quote(spec.directory + '/' + name)}, "
                 "'format' = 'json'"

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jobs import sql
-from jobs.compile import RuleCompileError, compile_rule
+from jobs.compile import RuleCompileError, compile_rules, compile_select
 from jobs.specs import (
     START_MODES,
+    DiscardSinkSpec,
     FileSinkSpec,
     FileSourceSpec,
     KafkaSinkSpec,
@@ -92,8 +94,7 @@ def build_pipeline(
     statement_set = t_env.create_statement_set()
     statement_set.add_insert_sql(sql.dead_letter_insert())
     statement_set.add_insert_sql(sql.late_insert(config))
-    for rule in config.active_rules():
-        statement_set.add_insert_sql(compile_rule(rule))
+    statement_set.add_insert_sql(compile_rules(config.active_rules()))
     return statement_set
 
 
@@ -147,6 +148,11 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--input-file", help="read events from this JSON-lines file instead of Kafka")
     io.add_argument(
         "--output-dir", help="write decisions, dead letters and late events here instead of Kafka"
+    )
+    io.add_argument(
+        "--discard-output",
+        action="store_true",
+        help="compute everything but write nothing (Flink's blackhole sink): for benchmarks",
     )
     timing = parser.add_argument_group("event time and execution")
     timing.add_argument(
@@ -217,7 +223,7 @@ def load_job_rules(paths: Sequence[str]) -> tuple[Rule, ...]:
         if not item.rule.enabled:
             continue
         try:
-            compile_rule(item.rule)
+            compile_select(item.rule)
         except RuleCompileError as err:
             problems.append(f"{item.path}:{item.line}: {err}")
     if problems:
@@ -266,7 +272,9 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         msg = "give --bootstrap-servers (Kafka) or --input-file"
         raise ConfigError(msg)
     sink: SinkSpec
-    if args.output_dir:
+    if args.discard_output:
+        sink = DiscardSinkSpec()
+    elif args.output_dir:
         sink = FileSinkSpec(directory=args.output_dir)
     elif args.bootstrap_servers:
         sink = KafkaSinkSpec(
@@ -287,9 +295,12 @@ def run(args: argparse.Namespace) -> None:
     """Build the job from flags and execute it; wait for the end unless ``--detached``."""
     source, sink, config = job_from_args(args)
     t_env = create_table_env(config)
+    started = time.monotonic()
     result = build_pipeline(t_env, source, sink, config).execute()
     if not args.detached:
         result.wait()
+        # One parseable line for scripts (the benchmark reads it): planning, submission, run.
+        print(f"journey-triggers: job ran in {time.monotonic() - started:.3f}s", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,3 +53,39 @@ def test_job_writes_exactly_the_reference_decisions_to_kafka(local_broker, no_le
     assert len(valid) + len(dead) + len(late) == len(records)
     # Nothing extra arrives after the expected count.
     assert len(consume_json(bootstrap, "decisions", idle_timeout_s=3)) == len(expected)
+
+
+def test_the_whole_pack_writes_through_one_exactly_once_kafka_sink(
+    local_broker, no_leftover_processes
+):
+    # Every rule's decisions go through ONE transactional sink: one Kafka sink per rule would
+    # share the transactional-id prefix, and Flink refuses that at the first checkpoint.
+    from pathlib import Path
+
+    from journey_triggers.rules.loader import load_rules
+
+    pack = Path(__file__).resolve().parents[2] / "rules" / "standard.yaml"
+    rules = tuple(item.rule for item in load_rules([pack]) if item.rule.enabled)
+    bootstrap = local_broker.bootstrap_servers
+    topics = {"pack.events": 2, "pack.decisions": 2, "pack.dlq": 1, "pack.late": 1}
+    broker.create_topics(bootstrap, topics)
+    records = list(generate(GeneratorConfig(customers=60, seed=12)))
+    produce(bootstrap, "pack.events", records)
+
+    run_pipeline(
+        KafkaSourceSpec(bootstrap_servers=bootstrap, topic="pack.events", bounded=True),
+        KafkaSinkSpec(
+            bootstrap_servers=bootstrap,
+            decisions_topic="pack.decisions",
+            dead_letter_topic="pack.dlq",
+            late_topic="pack.late",
+            transactional_id_prefix="jt-pack",
+        ),
+        JobConfig(parallelism=2, checkpoint_interval_ms=1_000, rules=rules),
+    )
+
+    valid = [e for _, line in records if isinstance(e := parse_event(line), Event)]
+    expected = [d.to_record() for d in evaluate_rules(rules, valid)]
+    assert len({d["rule_id"] for d in expected}) >= 10
+    decisions = consume_json(bootstrap, "pack.decisions", expected=len(expected), max_wait_s=60)
+    assert_same_decisions(decisions, expected)

@@ -1,0 +1,664 @@
+"""The benchmark harness: rule sets against a ceiling and a naive baseline, in one run.
+
+Not part of ``make test``. Run it from a clone after the README's set-up::
+
+    make bench                                  # the full run, about 30 minutes on 2 cores
+    .venv/bin/python -m tests.perf.bench --events 200000 --customers 20000   # a quick look
+
+Every figure is measured in the same run on the same machine, so the ratios hold on noisy
+shared machines. Each job runs as its own process (a fresh JVM); its throughput is the input's
+events divided by the job's time from planning to the end of its bounded input, as the job
+prints it (JVM start-up, about 4 s, is excluded; planning and submission are included).
+
+Runs over the generated workload (``--events`` events, ``--customers`` customers, full
+context):
+
+1. **ceiling**: the job's own ingest (parse, validate, watermark, lateness), then a count per
+   event type and minute into a blackhole sink (``tests/perf/ceiling.py``);
+2. **abandonment**: the built-in cart-abandonment rule, decisions to files;
+3. **pack**: the standard pack (18 rules), decisions to files;
+4. **50 rules**: the pack and 32 generated variants of its rules (other windows and
+   thresholds), decisions to files;
+5. **naive**: the pack evaluated event by event in a Python ``KeyedProcessFunction``, thread
+   mode (``tests/perf/naive.py``), over the first ``--naive-events`` events;
+6. **Kafka replay**: the workload produced to the local broker (4 partitions), then the
+   ceiling and the pack read it bounded from Kafka;
+7. **latency**: the pack runs live from Kafka, with exactly-once Kafka sinks and a checkpoint
+   every ``--latency-checkpoint``, while events are appended at a fixed rate (half the pack's
+   measured throughput, or what the broker takes) with event time = append time. For each
+   decision of a pattern-completing kind (event, count, sequence, recency, trend), latency is
+   the time from its completing event's append (acknowledged) to the decision being readable
+   ``read_committed``.
+
+Peak RSS is sampled every 0.2 s over each job's process tree: the JVM, and the Python
+processes (the job's client, and Python workers where there are any). State: the largest
+checkpoint the pack run wrote (full checkpoints of the hashmap backend), divided by the
+customers in the input.
+
+When ``../shared/data`` holds the REES46 sample, the ceiling and the pack also run over it,
+mapped and amplified by ``tests/perf/real_data.py``.
+
+The results go to stdout and to ``tests/perf/RESULTS.md`` (``--results``), with the machine,
+the command, and whether each target is met. Text below the ``<!-- analysis -->`` line of an
+existing results file is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from journey_triggers.durations import format_duration_ms, parse_duration_ms
+from journey_triggers.generator import GeneratorConfig, generate
+from journey_triggers.rules.loader import yaml_with_lines
+
+ROOT = Path(__file__).resolve().parents[2]
+PACK = ROOT / "rules" / "standard.yaml"
+REAL_SAMPLE = ROOT.parent / "shared" / "data" / "rees46_multicat_2019-10-01_0000-0250utc.csv"
+ANALYSIS_MARK = "<!-- analysis -->"
+PATTERN_KINDS = {"event", "count", "sequence", "recency", "trend"}
+_RAN = re.compile(r"journey-triggers: job ran in ([0-9.]+)s")
+
+
+@dataclass
+class Run:
+    """One measured job."""
+
+    name: str
+    events: int
+    seconds: float
+    jvm_rss_mb: float = 0.0
+    python_rss_mb: float = 0.0
+    checkpoint_bytes: int = 0
+    notes: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Sampler:
+    """Peak RSS of a process tree (JVM and Python separately) and peak checkpoint size."""
+
+    root: int
+    checkpoints: Path | None = None
+    jvm_kb: int = 0
+    python_kb: int = 0
+    checkpoint_bytes: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._loop, daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            java = python = 0
+            for pid, name, rss in _tree(self.root):
+                if name.startswith("java"):
+                    java += rss
+                elif name.startswith("python") or pid == self.root:
+                    python += rss
+            self.jvm_kb, self.python_kb = max(self.jvm_kb, java), max(self.python_kb, python)
+            if self.checkpoints is not None:
+                self.checkpoint_bytes = max(
+                    self.checkpoint_bytes, _largest_checkpoint(self.checkpoints)
+                )
+
+
+def _tree(root: int) -> Iterator[tuple[int, str, int]]:
+    """Yield (pid, command name, RSS kB) of ``root`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    info: dict[int, tuple[str, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid, ppid = int(entry.name), int(fields.get("PPid", "0").strip())
+        rss = int(fields.get("VmRSS", "0 kB").split()[0])
+        info[pid] = (fields.get("Name", "").strip(), rss)
+        children.setdefault(ppid, []).append(pid)
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        if pid in info:
+            yield pid, info[pid][0], info[pid][1]
+        stack.extend(children.get(pid, []))
+
+
+def _largest_checkpoint(directory: Path) -> int:
+    """Return the size of the largest completed checkpoint (``chk-N`` with a _metadata file)."""
+    largest = 0
+    for chk in directory.glob("*/chk-*"):
+        try:
+            if (chk / "_metadata").exists():
+                largest = max(largest, sum(f.stat().st_size for f in chk.rglob("*") if f.is_file()))
+        except OSError:
+            continue
+    return largest
+
+
+def run_job(
+    name: str,
+    command: Sequence[str],
+    events: int,
+    work: Path,
+    *,
+    checkpoints: Path | None = None,
+    timeout_s: float = 3600,
+) -> Run:
+    """Run one job process to the end and measure it."""
+    log = work / f"{name.replace(' ', '-')}.log"
+    print(f"  {name}: running ({events:,} events) ...", flush=True)
+    with open(log, "wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+        )
+        sampler = Sampler(process.pid, checkpoints)
+        thread = sampler.start()
+        try:
+            code = process.wait(timeout=timeout_s)
+        finally:
+            sampler.stop()
+            thread.join()
+            _kill_group(process)
+    text = log.read_text(errors="replace")
+    if code != 0:
+        tail = "\n".join(text.splitlines()[-30:])
+        msg = f"{name} failed with exit code {code}; log {log}:\n{tail}"
+        raise RuntimeError(msg)
+    seconds = _job_seconds(text)
+    run = Run(
+        name,
+        events,
+        seconds,
+        jvm_rss_mb=sampler.jvm_kb / 1024,
+        python_rss_mb=sampler.python_kb / 1024,
+        checkpoint_bytes=sampler.checkpoint_bytes,
+    )
+    print(f"  {name}: {seconds:.1f}s, {run.rate:,.0f} events/s", flush=True)
+    return run
+
+
+def _job_seconds(log: str) -> float:
+    found = _RAN.findall(log)
+    if found:
+        return float(found[-1])
+    for line in reversed(log.splitlines()):  # the naive baseline prints a JSON line
+        if line.startswith("{") and '"seconds"' in line:
+            return float(json.loads(line)["seconds"])
+    msg = "the job printed no run time"
+    raise RuntimeError(msg)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+# --- Workloads and rule sets -------------------------------------------------------------------
+
+
+def generated_workload(path: Path, events: int, customers: int, seed: int) -> int:
+    """Write the first ``events`` generated records (arrival order) to ``path`` once."""
+    if not path.exists():
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "w", encoding="utf-8") as out:
+            records = generate(GeneratorConfig(customers=customers, seed=seed))
+            for _, line in itertools.islice(records, events):
+                out.write(line + "\n")
+        temporary.rename(path)
+    return sum(1 for _ in open(path, encoding="utf-8"))
+
+
+def fifty_rules(path: Path) -> int:
+    """Write the pack plus generated variants (other windows and thresholds): 50 rules."""
+    pack, _ = yaml_with_lines(PACK)  # YAML 1.2: 'on' is a key, not true
+    base = [r for r in pack["rules"] if r.get("enabled", True)]
+    rules = [_absolute_stores(r) for r in base]
+    for round_ in itertools.count(1):
+        for rule in base:
+            if len(rules) == 50:
+                path.write_text(yaml.safe_dump({"version": 1, "rules": rules}, sort_keys=False))
+                return len(rules)
+            rules.append(_variant(_absolute_stores(rule), round_))
+    raise AssertionError  # pragma: no cover
+
+
+def _absolute_stores(rule: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(rule).replace(
+        '"stores": "stores.csv"', f'"stores": "{PACK.parent / "stores.csv"}"'
+    )
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _variant(rule: dict[str, Any], round_: int) -> dict[str, Any]:
+    """Return a copy of a rule with another id, scaled windows and raised thresholds."""
+
+    def scale(node: Any) -> Any:
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                if key in ("within", "gap", "window", "min_gap", "more_than", "less_than") and (
+                    isinstance(value, str)
+                ):
+                    ms = parse_duration_ms(value) * (4 + round_) // 4
+                    out[key] = format_duration_ms(ms)
+                elif key in ("at_least", "min_recent") and isinstance(value, int):
+                    out[key] = value + round_
+                else:
+                    out[key] = scale(value)
+            return out
+        if isinstance(node, list):
+            return [scale(item) for item in node]
+        return node
+
+    copy: dict[str, Any] = scale(rule)
+    copy["id"] = f"{rule['id']}_v{round_}"
+    return copy
+
+
+def real_workload(path: Path, copies: int) -> int | None:
+    """Map and amplify the REES46 sample when it is present; return its event count."""
+    if not REAL_SAMPLE.exists():
+        return None
+    from tests.perf.real_data import amplify, rees46_events
+
+    lines = list(amplify(rees46_events(REAL_SAMPLE), copies, 3 * 3_600_000))
+    path.write_text("".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+# --- Kafka: replay and latency -----------------------------------------------------------------
+
+
+def produce_file(bootstrap: str, topic: str, path: Path) -> tuple[int, float]:
+    """Produce every line of ``path``; return (records, seconds)."""
+    from journey_triggers.kafka_io import produce
+
+    started = time.monotonic()
+    with open(path, encoding="utf-8") as lines:
+        sent = produce(bootstrap, topic, ((None, line.rstrip("\n")) for line in lines))
+    return sent, time.monotonic() - started
+
+
+@dataclass
+class Latency:
+    """Latency of pattern-completing decisions in the live run."""
+
+    rate: float
+    sent: int
+    decisions: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def measure_latency(
+    bootstrap: str, path: Path, rate: float, seconds: float, checkpoint: str, work: Path
+) -> Latency:
+    """Run the pack live from Kafka while appending events at ``rate``; measure latency."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    from journey_triggers.broker import create_topics
+
+    create_topics(bootstrap, {"live": 4, "live.decisions": 1, "live.dlq": 1, "live.late": 1})
+    command = [
+        sys.executable, "-m", "jobs.triggers_job",
+        "--bootstrap-servers", bootstrap, "--input-topic", "live", "--start", "earliest",
+        "--decisions-topic", "live.decisions", "--dead-letter-topic", "live.dlq",
+        "--late-topic", "live.late", "--transactional-id-prefix", f"bench-{time.time_ns()}",
+        "--rules", str(PACK), "--checkpoint-interval", checkpoint,
+        "--checkpoint-dir", (work / "latency-checkpoints").as_uri(),
+    ]  # fmt: skip
+    log = open(work / "latency-job.log", "wb")  # noqa: SIM115 - closed below
+    job = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+    )
+    appended: dict[str, float] = {}
+    received: list[tuple[str, str, float]] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+        )
+        partition = TopicPartition("live.decisions", 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
+                now = time.time()
+                for record in records:
+                    decision = json.loads(record.value)
+                    explanation = decision["explanation"]
+                    received.append((explanation["anchor_event_id"], explanation["kind"], now))
+        consumer.close()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        time.sleep(25)  # the job starts (JVM, planning, first checkpoint)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, batch_size=0)
+        started = time.monotonic()
+        sent = 0
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                if time.monotonic() - started >= seconds:
+                    break
+                record = json.loads(line)
+                record["ts"] = int(time.time() * 1000)
+                event_id = record["event_id"]
+
+                def acknowledged(_: Any, event_id: str = event_id) -> None:
+                    appended[event_id] = time.time()
+
+                producer.send("live", json.dumps(record).encode()).add_callback(acknowledged)
+                sent += 1
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        producer.flush()
+        producer.close()
+        achieved = sent / (time.monotonic() - started)
+        time.sleep(20)  # the watermark passes the last events; their checkpoint commits
+    finally:
+        stop.set()
+        reader.join()
+        os.killpg(job.pid, 9)
+        job.wait()
+        log.close()
+    latencies = sorted(
+        (at - appended[anchor]) * 1000
+        for anchor, kind, at in received
+        if kind in PATTERN_KINDS and anchor in appended
+    )
+    if not latencies:
+        msg = f"no decisions came back; see {work / 'latency-job.log'}"
+        raise RuntimeError(msg)
+    return Latency(
+        rate=achieved,
+        sent=sent,
+        decisions=len(latencies),
+        p50_ms=statistics.median(latencies),
+        p99_ms=latencies[int(0.99 * (len(latencies) - 1))],
+        max_ms=latencies[-1],
+    )
+
+
+# --- Report ------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    """Describe the machine the run measured."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    java = subprocess.run(  # noqa: S603
+        ["java", "-version"],
+        capture_output=True,
+        text=True,
+        check=False,  # noqa: S607
+    ).stderr.splitlines()[0]
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory_kb / 1024 / 1024:.0f} GiB, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, {java}"
+    )
+
+
+def table(runs: Sequence[Run], ceiling: Run, naive: Run | None) -> str:
+    """Return the results as a Markdown table."""
+    lines = [
+        "| run | events | seconds | events/s | vs ceiling | vs naive | JVM peak RSS | "
+        "Python peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        versus_naive = f"{run.rate / naive.rate:.1f}x" if naive and naive.rate else "n/a"
+        lines.append(
+            f"| {run.name} | {run.events:,} | {run.seconds:.1f} | {run.rate:,.0f} | "
+            f"{run.rate / ceiling.rate:.0%} | {versus_naive} | {run.jvm_rss_mb:,.0f} MB | "
+            f"{run.python_rss_mb:,.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and write the results."""
+    parser = argparse.ArgumentParser(prog="python -m tests.perf.bench", description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--naive-events", type=int, default=100_000)
+    parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--latency-seconds", type=float, default=60)
+    parser.add_argument("--latency-checkpoint", default="500ms")
+    parser.add_argument("--real-copies", type=int, default=10)
+    parser.add_argument("--skip-kafka", action="store_true", help="no Kafka replay or latency")
+    parser.add_argument("--work", type=Path, default=ROOT / ".journey-triggers" / "bench")
+    parser.add_argument("--results", type=Path, default=ROOT / "tests" / "perf" / "RESULTS.md")
+    args = parser.parse_args(argv)
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    command_line = "python -m tests.perf.bench " + " ".join(argv or sys.argv[1:])
+    python = sys.executable
+    p = ["--parallelism", str(args.parallelism)]
+
+    print("workloads ...", flush=True)
+    events_file = work / f"generated-{args.events}-{args.customers}-{args.seed}.jsonl"
+    events = generated_workload(events_file, args.events, args.customers, args.seed)
+    naive_file = work / f"naive-{args.naive_events}.jsonl"
+    with open(events_file, encoding="utf-8") as source, open(naive_file, "w") as out:
+        out.writelines(itertools.islice(source, args.naive_events))
+    naive_events = min(args.naive_events, events)
+    rules50 = work / "rules-50.yaml"
+    fifty_rules(rules50)
+    customers = len(
+        {
+            json.loads(line).get("customer_id") or json.loads(line).get("anonymous_id")
+            for line in open(events_file, encoding="utf-8")
+        }
+    )  # noqa: E501
+
+    def job(name: str, *flags: str, checkpoints: bool = False, count: int = events) -> Run:
+        out = work / f"out-{name.replace(' ', '-')}"
+        ckpt = work / f"ckpt-{name.replace(' ', '-')}"
+        for directory in (out, ckpt):
+            subprocess.run(["rm", "-rf", str(directory)], check=True)  # noqa: S603, S607
+        command = [python, "-m", "jobs.triggers_job", *flags, *p, "--checkpoint-dir", ckpt.as_uri()]
+        if "--bootstrap-servers" not in flags or "--output-dir" not in flags:
+            command += ["--output-dir", str(out)]
+        return run_job(name, command, count, work, checkpoints=ckpt if checkpoints else None)
+
+    print("file runs ...", flush=True)
+    ceiling = run_job(
+        "ceiling",
+        [python, "-m", "tests.perf.ceiling", "--input-file", str(events_file), *p],
+        events,
+        work,
+    )
+    abandonment = job("abandonment", "--input-file", str(events_file))
+    pack = job("pack", "--input-file", str(events_file), "--rules", str(PACK), checkpoints=True)
+    fifty = job("50 rules", "--input-file", str(events_file), "--rules", str(rules50))
+    naive_out = work / "out-naive"
+    subprocess.run(["rm", "-rf", str(naive_out)], check=True)  # noqa: S603, S607
+    naive = run_job(
+        "naive (Python, thread mode)",
+        [python, "-m", "tests.perf.naive", "--input", str(naive_file), "--rules", str(PACK),
+         "--output-dir", str(naive_out), "--mode", "thread", *p],
+        naive_events, work,
+    )  # fmt: skip
+    runs = [ceiling, abandonment, pack, fifty, naive]
+
+    real_runs: list[Run] = []
+    real_file = work / f"rees46-x{args.real_copies}.jsonl"
+    real_events = real_workload(real_file, args.real_copies)
+    if real_events:
+        print("real sample ...", flush=True)
+        real_ceiling = run_job(
+            "real: ceiling",
+            [python, "-m", "tests.perf.ceiling", "--input-file", str(real_file), *p],
+            real_events,
+            work,
+        )
+        real_pack = job(
+            "real: pack", "--input-file", str(real_file), "--rules", str(PACK), count=real_events
+        )
+        real_runs = [real_ceiling, real_pack]
+
+    kafka_runs: list[Run] = []
+    latency: Latency | None = None
+    produced = ""
+    if not args.skip_kafka:
+        from journey_triggers.broker import create_topics, running_broker
+
+        print("Kafka ...", flush=True)
+        with running_broker(state_dir=work / "broker") as broker:
+            bootstrap = broker.bootstrap_servers
+            create_topics(bootstrap, {"events": 4})
+            sent, seconds = produce_file(bootstrap, "events", events_file)
+            produced = f"produced {sent:,} records in {seconds:.1f}s ({sent / seconds:,.0f}/s)"
+            print(f"  {produced}", flush=True)
+            kafka = ["--bootstrap-servers", bootstrap, "--bounded"]
+            kafka_ceiling = run_job(
+                "Kafka: ceiling",
+                [python, "-m", "tests.perf.ceiling", "--bootstrap-servers", bootstrap, *p],
+                events,
+                work,
+            )
+            kafka_pack = job("Kafka: pack", *kafka, "--rules", str(PACK))
+            kafka_runs = [kafka_ceiling, kafka_pack]
+            rate = min(pack.rate / 2, sent / seconds * 0.8)
+            print(f"  latency: pack live at {rate:,.0f} events/s ...", flush=True)
+            latency = measure_latency(
+                bootstrap, events_file, rate, args.latency_seconds, args.latency_checkpoint, work
+            )
+
+    report = render(
+        command_line, events, customers, runs, real_runs, kafka_runs, produced, latency, pack,
+        ceiling, naive, fifty, real_events, args,
+    )  # fmt: skip
+    print(report)
+    kept = ""
+    if args.results.exists() and ANALYSIS_MARK in args.results.read_text():
+        kept = args.results.read_text().split(ANALYSIS_MARK, 1)[1]
+    args.results.write_text(report + f"\n{ANALYSIS_MARK}{kept}")
+    return 0
+
+
+def render(
+    command_line: str,
+    events: int,
+    customers: int,
+    runs: list[Run],
+    real_runs: list[Run],
+    kafka_runs: list[Run],
+    produced: str,
+    latency: Latency | None,
+    pack: Run,
+    ceiling: Run,
+    naive: Run,
+    fifty: Run,
+    real_events: int | None,
+    args: argparse.Namespace,
+) -> str:
+    """Return the results file's text."""
+    state = pack.checkpoint_bytes / customers if customers else 0.0
+    bound_ms = 10_000
+    pack_share, fifty_share = pack.rate / ceiling.rate, fifty.rate / ceiling.rate
+    versus_naive = pack.rate / naive.rate
+    checks = [
+        ("pack ≥ 50 % of the ceiling", pack_share >= 0.5, f"{pack_share:.0%}"),
+        ("pack ≥ 5× the naive baseline", versus_naive >= 5, f"{versus_naive:.1f}x"),
+        ("50 rules ≥ 25 % of the ceiling", fifty_share >= 0.25, f"{fifty_share:.0%}"),
+        ("state < 2 KB per customer (pack)", state < 2048, f"{state:,.0f} B"),
+    ]
+    if latency:
+        checks.append(
+            (
+                "p99 latency ≤ out-of-orderness + 1 s",
+                latency.p99_ms <= bound_ms + 1000,
+                f"{latency.p99_ms / 1000:.2f} s",
+            )
+        )
+    text = [
+        "# Benchmark results",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}.",
+        "",
+        f"Command: `{command_line}` (after `make`). Parallelism {args.parallelism}.",
+        "",
+        f"Generated workload: {events:,} events, {customers:,} customers (keys), full context.",
+        "Naive baseline over the first "
+        f"{naive.events:,} events. Throughput excludes JVM start-up (about 4 s per job).",
+        "",
+        table(runs, ceiling, naive),
+        "",
+    ]
+    if real_runs:
+        real_ceiling = real_runs[0]
+        text += [
+            f"Real sample (REES46, mapped, amplified ×{args.real_copies}: {real_events:,} events):",
+            "",
+            table(real_runs, real_ceiling, None),
+            "",
+        ]
+    if kafka_runs:
+        text += [f"Kafka replay (local tansu broker, 4 partitions; {produced}):", ""]
+        text += [table(kafka_runs, kafka_runs[0], naive), ""]
+    if latency:
+        text += [
+            f"Streaming latency (pack, live from Kafka, exactly-once sinks, checkpoint every "
+            f"{args.latency_checkpoint}, out-of-orderness 10 s): {latency.sent:,} events appended "
+            f"at {latency.rate:,.0f}/s; {latency.decisions:,} pattern-completing decisions; "
+            f"p50 {latency.p50_ms / 1000:.2f} s, p99 {latency.p99_ms / 1000:.2f} s, "
+            f"max {latency.max_ms / 1000:.2f} s.",
+            "",
+        ]
+    text += [
+        f"State (pack): largest checkpoint {pack.checkpoint_bytes / 1e6:,.1f} MB over "
+        f"{customers:,} customers = {state:,.0f} bytes per customer.",
+        "",
+        "Targets:",
+        "",
+    ]
+    text += [f"- {name}: {'met' if ok else 'MISSED'} ({value})" for name, ok, value in checks]
+    return "\n".join(text) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
