@@ -463,7 +463,10 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
     groups = [field_text(f, "line") for f in trigger.same]
     group_columns = "".join(f", {g} AS g{i}" for i, g in enumerate(groups))
     partition = "".join(f", g{i}" for i in range(len(groups)))
-    valued = " AND ".join(f"{g} IS NOT NULL" for g in groups) or "TRUE"
+    valued = "".join(f" AND {g} IS NOT NULL" for g in groups)
+    # Only events that match some step take part: the fillers Z<i> match any row, so dropping
+    # the others changes no match, and MATCH_RECOGNIZE buffers and sorts far fewer rows.
+    steps = " OR ".join(f"({_pattern(step.on, 'e')})" for step in trigger.steps)
     defines = []
     for index, ((step_index, repetition), name) in enumerate(zip(variables, names, strict=True)):
         step = trigger.steps[step_index]
@@ -484,7 +487,7 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
     matched = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra},
       first_id, first_type, first_ts_ms
     FROM (SELECT customer_key, event_id, event_type, ts, ts_ms, line{extra}{group_columns}
-          FROM {events} WHERE {valued})
+          FROM {events} e WHERE ({steps}){valued})
     MATCH_RECOGNIZE (
       PARTITION BY customer_key{partition}
       ORDER BY ts, event_id, line
@@ -527,7 +530,8 @@ def _recency_insert(rule: Rule, trigger: RecencyTrigger) -> str:
       MAX(CASE WHEN event_type IN ({history_types}) THEN ts_ms END) OVER (
         PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_ms
-    FROM {events}"""
+    FROM {events}
+    WHERE event_type IN ({", ".join(quote(t) for t in (*trigger.on.types, *kinds))})"""
     last_text = (
         f"CASE WHEN a.last_ms IS NULL THEN 'none' ELSE CONCAT('at ', {utc('a.last_ms')}) END"
     )

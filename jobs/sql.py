@@ -122,7 +122,6 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
     so the expressions are repeated.)
     """
     ts_ms = _timestamp_ms_expression()
-    reject = _reject_reason(ts_ms)
     if isinstance(spec, KafkaSourceSpec):
         position = (
             "`src` STRING METADATA FROM 'topic' VIRTUAL,\n"
@@ -164,29 +163,48 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
   {position}
   `pt` AS PROCTIME(),
   `ts_ms` AS {ts_ms},
-  `reject_reason` AS {reject},
-  `ts` AS TO_TIMESTAMP_LTZ(CASE WHEN {reject} IS NULL THEN {ts_ms} ELSE 0 END, 3),
+  `ts` AS TO_TIMESTAMP_LTZ({_event_time(ts_ms)}, 3),
   WATERMARK FOR `ts` AS `ts` - {interval(config.out_of_orderness_ms)}
 ) WITH (
   {options}
 )"""
 
 
-def _reject_reason(ts_ms: str) -> str:
+def _record_checks() -> list[tuple[str, str]]:
+    """Return (condition, reason) of every check before the timestamp's, in order."""
     known = ", ".join(quote(t) for t in ev.EVENT_TYPES)
-    return f"""CASE
-    WHEN line IS NULL OR CHAR_LENGTH(line) = 0 THEN {quote(ev.REJECT_EMPTY)}
-    WHEN NOT COALESCE(line IS JSON OBJECT, FALSE) THEN {quote(ev.REJECT_NOT_JSON_OBJECT)}
-    WHEN NOT {non_empty_string("$.event_id")} THEN {quote(ev.REJECT_MISSING_EVENT_ID)}
-    WHEN POSITION(CHR(0) IN {json_value("$.event_id")}) > 0 THEN {quote(ev.REJECT_INVALID_EVENT_ID)}
-    WHEN NOT {non_empty_string("$.event_type")} THEN {quote(ev.REJECT_MISSING_EVENT_TYPE)}
-    WHEN NOT COALESCE({json_value("$.event_type")} IN ({known}), FALSE)
-      THEN {quote(ev.REJECT_UNKNOWN_EVENT_TYPE)}
-    WHEN NOT {non_empty_string("$.customer_id")} AND NOT {non_empty_string("$.anonymous_id")}
-      THEN {quote(ev.REJECT_MISSING_IDENTITY)}
-    WHEN NOT COALESCE(JSON_EXISTS(line, '$.ts'), FALSE) THEN {quote(ev.REJECT_MISSING_TS)}
-    WHEN {ts_ms} IS NULL THEN {quote(ev.REJECT_INVALID_TS)}
-  END"""
+    return [
+        ("line IS NULL OR CHAR_LENGTH(line) = 0", ev.REJECT_EMPTY),
+        ("NOT COALESCE(line IS JSON OBJECT, FALSE)", ev.REJECT_NOT_JSON_OBJECT),
+        (f"NOT {non_empty_string('$.event_id')}", ev.REJECT_MISSING_EVENT_ID),
+        (f"POSITION(CHR(0) IN {json_value('$.event_id')}) > 0", ev.REJECT_INVALID_EVENT_ID),
+        (f"NOT {non_empty_string('$.event_type')}", ev.REJECT_MISSING_EVENT_TYPE),
+        (
+            f"NOT COALESCE({json_value('$.event_type')} IN ({known}), FALSE)",
+            ev.REJECT_UNKNOWN_EVENT_TYPE,
+        ),
+        (
+            f"NOT {non_empty_string('$.customer_id')} AND NOT {non_empty_string('$.anonymous_id')}",
+            ev.REJECT_MISSING_IDENTITY,
+        ),
+    ]
+
+
+def _reject_reason(ts_ms: str) -> str:
+    """Return the dead-letter reason of a record (NULL if valid); ``ts_ms`` is its parsed time."""
+    checks = [
+        *_record_checks(),
+        ("NOT COALESCE(JSON_EXISTS(line, '$.ts'), FALSE)", ev.REJECT_MISSING_TS),
+        (f"{ts_ms} IS NULL", ev.REJECT_INVALID_TS),
+    ]
+    whens = "\n".join(f"    WHEN {condition} THEN {quote(reason)}" for condition, reason in checks)
+    return f"CASE\n{whens}\n  END"
+
+
+def _event_time(ts_ms: str) -> str:
+    """Return epoch ms of a valid record and 0 for a rejected one (the watermark column)."""
+    failing = " ".join(f"WHEN {condition} THEN 0" for condition, _ in _record_checks())
+    return f"CASE {failing} ELSE COALESCE({ts_ms}, 0) END"
 
 
 def classified_view() -> str:
@@ -204,7 +222,13 @@ SELECT
     PARTITION BY src, src_partition ORDER BY pt
     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
   ) AS partition_max_ts_ms
-FROM {SOURCE}"""
+FROM (
+  SELECT line, src, src_partition, src_offset, pt, ts, ts_ms,
+    -- A non-zero event time means every check passed: only the others need the reason.
+    CASE WHEN ts_ms > 0 AND ts <> TO_TIMESTAMP_LTZ(0, 3) THEN CAST(NULL AS STRING)
+         ELSE {_reject_reason("ts_ms")} END AS reject_reason
+  FROM {SOURCE}
+) s"""
 
 
 def events_view(config: JobConfig) -> str:
