@@ -474,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
-    command_line = "python -m tests.perf.bench " + " ".join(argv or sys.argv[1:])
+    command_line = " ".join(["python -m tests.perf.bench", *(argv or sys.argv[1:])])
     python = sys.executable
     p = ["--parallelism", str(args.parallelism)]
 
