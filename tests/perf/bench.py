@@ -323,7 +323,13 @@ class Latency:
 
 
 def measure_latency(
-    bootstrap: str, path: Path, rate: float, seconds: float, checkpoint: str, work: Path
+    bootstrap: str,
+    path: Path,
+    rate: float,
+    seconds: float,
+    checkpoint: str,
+    work: Path,
+    flink_conf: Sequence[str] = (),
 ) -> Latency:
     """Run the pack live from Kafka while appending events at ``rate``; measure latency."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -337,6 +343,7 @@ def measure_latency(
         "--decisions-topic", "live.decisions", "--dead-letter-topic", "live.dlq",
         "--late-topic", "live.late", "--transactional-id-prefix", f"bench-{time.time_ns()}",
         "--rules", str(PACK), "--checkpoint-interval", checkpoint,
+        *(f for kv in flink_conf for f in ("--flink-conf", kv)),
         "--checkpoint-dir", (work / "latency-checkpoints").as_uri(),
     ]  # fmt: skip
     log = open(work / "latency-job.log", "wb")  # noqa: SIM115 - closed below
@@ -467,6 +474,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--parallelism", type=int, default=2)
     parser.add_argument("--latency-seconds", type=float, default=60)
     parser.add_argument("--latency-checkpoint", default="500ms")
+    parser.add_argument(
+        "--latency-flink-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra Flink configuration of the live job, e.g. state.backend.type=rocksdb",
+    )
+    parser.add_argument(
+        "--latency-only",
+        type=float,
+        metavar="RATE",
+        help="only the live latency run, at RATE events/s; prints, writes no results file",
+    )
     parser.add_argument("--real-copies", type=int, default=10)
     parser.add_argument("--skip-kafka", action="store_true", help="no Kafka replay or latency")
     parser.add_argument("--work", type=Path, default=ROOT / ".journey-triggers" / "bench")
@@ -481,6 +501,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("workloads ...", flush=True)
     events_file = work / f"generated-{args.events}-{args.customers}-{args.seed}.jsonl"
     events = generated_workload(events_file, args.events, args.customers, args.seed)
+    if args.latency_only:
+        from journey_triggers.broker import running_broker
+
+        with running_broker(state_dir=work / "broker") as broker:
+            only = measure_latency(
+                broker.bootstrap_servers, events_file, args.latency_only,
+                args.latency_seconds, args.latency_checkpoint, work, args.latency_flink_conf,
+            )  # fmt: skip
+        print(only)
+        return 0
     naive_file = work / f"naive-{args.naive_events}.jsonl"
     with open(events_file, encoding="utf-8") as source, open(naive_file, "w") as out:
         out.writelines(itertools.islice(source, args.naive_events))
@@ -565,8 +595,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate = min(pack.rate / 2, sent / seconds * 0.8)
             print(f"  latency: pack live at {rate:,.0f} events/s ...", flush=True)
             latency = measure_latency(
-                bootstrap, events_file, rate, args.latency_seconds, args.latency_checkpoint, work
-            )
+                bootstrap, events_file, rate, args.latency_seconds, args.latency_checkpoint, work,
+                args.latency_flink_conf,
+            )  # fmt: skip
 
     report = render(
         command_line, events, customers, runs, real_runs, kafka_runs, produced, latency, pack,
