@@ -126,11 +126,8 @@ DAY_NUMBERS = {"sun": 1, "mon": 2, "tue": 3, "wed": 4, "thu": 5, "fri": 6, "sat"
 """DAYOFWEEK's numbers."""
 
 
-def local_time_sql(alias: str) -> tuple[str, str, str]:
-    """Return SQL for (the row has a known zone, local minute of day, local DAYOFWEEK).
-
-    The minute and day are meaningful only where the first is TRUE.
-    """
+def _local_text(alias: str) -> tuple[str, str]:
+    """Return SQL for (the row has a known zone, its local time as 'yyyy-MM-dd HH:mm:ss')."""
     zone = field_text("time_zone", f"{alias}.line")
     # A zone is a name both sides know; CONVERT_TZ would read any other name as GMT.
     known = (
@@ -139,24 +136,38 @@ def local_time_sql(alias: str) -> tuple[str, str, str]:
         f"AND {alias}.ts_ms < {context.LOCAL_TIME_LIMIT_MS}"
     )
     utc_text = f"DATE_FORMAT(TO_TIMESTAMP_LTZ({alias}.ts_ms, 3), 'yyyy-MM-dd HH:mm:ss')"
-    local = f"CONVERT_TZ({utc_text}, 'UTC', {zone})"
+    return known, f"CONVERT_TZ({utc_text}, 'UTC', {zone})"
+
+
+def _local_day(local: str) -> str:
+    return f"DAYOFWEEK(CAST(SUBSTR({local}, 1, 10) AS DATE))"
+
+
+def local_time_sql(alias: str) -> tuple[str, str, str]:
+    """Return SQL for (the row has a known zone, local minute of day, local DAYOFWEEK).
+
+    The minute and day are meaningful only where the first is TRUE.
+    """
+    known, local = _local_text(alias)
     minute = f"(CAST(SUBSTR({local}, 12, 2) AS INT) * 60 + CAST(SUBSTR({local}, 15, 2) AS INT))"
-    day = f"DAYOFWEEK(CAST(SUBSTR({local}, 1, 10) AS DATE))"
-    return known, minute, day
+    return known, minute, _local_day(local)
 
 
 def _local_time(condition: LocalTime, alias: str) -> str:
     window = condition.local_time
-    known, minute, day = local_time_sql(alias)
-    start, end = context.minute_of(window.start), context.minute_of(window.end)
-    if start < end:
-        inside = f"{minute} >= {start} AND {minute} < {end}"
+    known, local = _local_text(alias)
+    # Zero-padded 'HH:MM' texts order like minutes of the day, and each comparison converts
+    # the time once (Flink evaluates every occurrence of an expression).
+    clock = f"SUBSTR({local}, 12, 5)"
+    start, end = quote(window.start), quote(window.end)
+    if window.start < window.end:
+        inside = f"{clock} >= {start} AND {clock} < {end}"
     else:
-        inside = f"({minute} >= {start} OR {minute} < {end})"
+        inside = f"({clock} >= {start} OR {clock} < {end})"
     days = ""
     if window.days is not None:
         numbers = ", ".join(str(DAY_NUMBERS[d]) for d in window.days)
-        days = f" AND {day} IN ({numbers})"
+        days = f" AND {_local_day(local)} IN ({numbers})"
     return f"(CASE WHEN {known} THEN {inside}{days} ELSE FALSE END)"
 
 

@@ -51,6 +51,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,7 @@ import yaml
 
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
 from journey_triggers.generator import GeneratorConfig, generate
+from journey_triggers.jobrunner import kill_group
 from journey_triggers.rules.loader import yaml_with_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +187,7 @@ def run_job(
         finally:
             sampler.stop()
             thread.join()
-            _kill_group(process)
+            kill_group(process)
     text = log.read_text(errors="replace")
     if code != 0:
         tail = "\n".join(text.splitlines()[-30:])
@@ -213,14 +215,6 @@ def _job_seconds(log: str) -> float:
             return float(json.loads(line)["seconds"])
     msg = "the job printed no run time"
     raise RuntimeError(msg)
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, 9)
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait()
 
 
 # --- Workloads and rule sets -------------------------------------------------------------------
@@ -400,8 +394,7 @@ def measure_latency(
     finally:
         stop.set()
         reader.join()
-        os.killpg(job.pid, 9)
-        job.wait()
+        kill_group(job)
         log.close()
     latencies = sorted(
         (at - appended[anchor]) * 1000
@@ -517,35 +510,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     naive_events = min(args.naive_events, events)
     rules50 = work / "rules-50.yaml"
     fifty_rules(rules50)
-    customers = len(
-        {
-            json.loads(line).get("customer_id") or json.loads(line).get("anonymous_id")
-            for line in open(events_file, encoding="utf-8")
-        }
-    )  # noqa: E501
+    with open(events_file, encoding="utf-8") as lines:
+        records = (json.loads(line) for line in lines)
+        customers = len({r.get("customer_id") or r.get("anonymous_id") for r in records})
+
+    def ceiling_job(name: str, count: int, *source: str) -> Run:
+        return run_job(name, [python, "-m", "tests.perf.ceiling", *source, *p], count, work)
 
     def job(name: str, *flags: str, checkpoints: bool = False, count: int = events) -> Run:
         out = work / f"out-{name.replace(' ', '-')}"
         ckpt = work / f"ckpt-{name.replace(' ', '-')}"
         for directory in (out, ckpt):
-            subprocess.run(["rm", "-rf", str(directory)], check=True)  # noqa: S603, S607
+            shutil.rmtree(directory, ignore_errors=True)
         command = [python, "-m", "jobs.triggers_job", *flags, *p, "--checkpoint-dir", ckpt.as_uri()]
-        if "--bootstrap-servers" not in flags or "--output-dir" not in flags:
-            command += ["--output-dir", str(out)]
+        command += ["--output-dir", str(out)]
         return run_job(name, command, count, work, checkpoints=ckpt if checkpoints else None)
 
     print("file runs ...", flush=True)
-    ceiling = run_job(
-        "ceiling",
-        [python, "-m", "tests.perf.ceiling", "--input-file", str(events_file), *p],
-        events,
-        work,
-    )
+    ceiling = ceiling_job("ceiling", events, "--input-file", str(events_file))
     abandonment = job("abandonment", "--input-file", str(events_file))
     pack = job("pack", "--input-file", str(events_file), "--rules", str(PACK), checkpoints=True)
     fifty = job("50 rules", "--input-file", str(events_file), "--rules", str(rules50))
     naive_out = work / "out-naive"
-    subprocess.run(["rm", "-rf", str(naive_out)], check=True)  # noqa: S603, S607
+    shutil.rmtree(naive_out, ignore_errors=True)
     naive = run_job(
         "naive (Python, thread mode)",
         [python, "-m", "tests.perf.naive", "--input", str(naive_file), "--rules", str(PACK),
@@ -559,12 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     real_events = real_workload(real_file, args.real_copies)
     if real_events:
         print("real sample ...", flush=True)
-        real_ceiling = run_job(
-            "real: ceiling",
-            [python, "-m", "tests.perf.ceiling", "--input-file", str(real_file), *p],
-            real_events,
-            work,
-        )
+        real_ceiling = ceiling_job("real: ceiling", real_events, "--input-file", str(real_file))
         real_pack = job(
             "real: pack", "--input-file", str(real_file), "--rules", str(PACK), count=real_events
         )
@@ -584,12 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             produced = f"produced {sent:,} records in {seconds:.1f}s ({sent / seconds:,.0f}/s)"
             print(f"  {produced}", flush=True)
             kafka = ["--bootstrap-servers", bootstrap, "--bounded"]
-            kafka_ceiling = run_job(
-                "Kafka: ceiling",
-                [python, "-m", "tests.perf.ceiling", "--bootstrap-servers", bootstrap, *p],
-                events,
-                work,
-            )
+            kafka_ceiling = ceiling_job("Kafka: ceiling", events, "--bootstrap-servers", bootstrap)
             kafka_pack = job("Kafka: pack", *kafka, "--rules", str(PACK))
             kafka_runs = [kafka_ceiling, kafka_pack]
             rate = min(pack.rate / 2, sent / seconds * 0.8)
