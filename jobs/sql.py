@@ -7,7 +7,8 @@ The pipeline, all in JVM operators:
 2. ``jt_classified``: each record's dead-letter reason (NULL when valid), its typed fields, and
    the highest timestamp seen so far in its source partition, in arrival order.
 3. Records with a reason go to the dead-letter sink; valid records behind their partition's
-   maximum by more than the bound go to the late sink; the rest form ``jt_events``.
+   maximum by more than the bound go to the late sink; the rest, keyed by customer after
+   identity stitching (``events_views``), form ``jt_events``.
 4. Each rule compiles to one INSERT into the decisions sink (``jobs/compile.py``): event
    rules are filters, absence rules event-time interval LEFT JOINs of ``jt_events`` with
    itself. The semantics are stated in plain Python in ``journey_triggers.semantics.evaluator``,
@@ -22,6 +23,9 @@ from journey_triggers.config import JobConfig
 
 SOURCE = "jt_source"
 CLASSIFIED = "jt_classified"
+ON_TIME = "jt_on_time"
+ANONYMOUS = "jt_anonymous"
+ANONYMOUS_NEXT = "jt_anonymous_next"
 EVENTS = "jt_events"
 EVENTS_CONTEXT = "jt_events_context"
 DECISIONS_SINK = "jt_decisions"
@@ -117,6 +121,11 @@ def _kafka_properties(properties: dict[str, str]) -> str:
 def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str:
     """Return the DDL of the raw event source with its watermark.
 
+    The watermark trails the newest timestamp by the bound plus 1 ms, as DataStream's
+    bounded-out-of-orderness strategy does: an event exactly the bound behind its partition's
+    newest is on time (``semantics.lateness``), and Flink's operators treat a row at the
+    watermark itself as late, so the watermark must stay below it.
+
     Rejected records get event time 0, so neither the watermark nor a partition's progress can
     be moved by a record that is dead-lettered. (Computed columns cannot refer to each other,
     so the expressions are repeated.)
@@ -164,7 +173,7 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
   `pt` AS PROCTIME(),
   `ts_ms` AS {ts_ms},
   `ts` AS TO_TIMESTAMP_LTZ({_event_time(ts_ms)}, 3),
-  WATERMARK FOR `ts` AS `ts` - {interval(config.out_of_orderness_ms)}
+  WATERMARK FOR `ts` AS `ts` - {interval(config.out_of_orderness_ms + 1)}
 ) WITH (
   {options}
 )"""
@@ -184,7 +193,8 @@ def _record_checks() -> list[tuple[str, str]]:
             ev.REJECT_UNKNOWN_EVENT_TYPE,
         ),
         (
-            f"NOT {non_empty_string('$.customer_id')} AND NOT {non_empty_string('$.anonymous_id')}",
+            f"NOT {non_empty_string('$.customer_id')} AND NOT {non_empty_string('$.anonymous_id')} "
+            f"AND NOT {non_empty_string('$.device_id')}",
             ev.REJECT_MISSING_IDENTITY,
         ),
     ]
@@ -209,15 +219,17 @@ def _event_time(ts_ms: str) -> str:
 
 def classified_view() -> str:
     """Return the view that types every record and measures its partition's progress."""
-    anon = quote(ev.ANONYMOUS_PREFIX)
+    anon, device = quote(ev.ANONYMOUS_PREFIX), quote(ev.DEVICE_PREFIX)
     return f"""CREATE TEMPORARY VIEW {CLASSIFIED} AS
 SELECT
   line, src, src_partition, src_offset, ts, ts_ms, reject_reason,
   {json_value("$.event_id")} AS event_id,
   {json_value("$.event_type")} AS event_type,
   CASE WHEN {non_empty_string("$.customer_id")} THEN {json_value("$.customer_id")}
-       WHEN {non_empty_string("$.anonymous_id")} THEN CONCAT({anon}, {json_value("$.anonymous_id")})
-  END AS customer_key,
+  END AS known_customer,
+  CASE WHEN {non_empty_string("$.anonymous_id")} THEN CONCAT({anon}, {json_value("$.anonymous_id")})
+       WHEN {non_empty_string("$.device_id")} THEN CONCAT({device}, {json_value("$.device_id")})
+  END AS identity_token,
   MAX(CASE WHEN reject_reason IS NULL THEN ts_ms END) OVER (
     PARTITION BY src, src_partition ORDER BY pt
     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
@@ -231,12 +243,66 @@ FROM (
 ) s"""
 
 
-def events_view(config: JobConfig) -> str:
-    """Return the view of valid, on-time events that detection reads."""
-    return f"""CREATE TEMPORARY VIEW {EVENTS} AS
-SELECT event_id, event_type, customer_key, ts, ts_ms, line
+def _link_key(ts_ms: str, customer: str) -> str:
+    """Return a text key that orders links like (time, customer): 15 digits, then the id."""
+    return f"CONCAT(LPAD(CAST({ts_ms} AS STRING), 15, '0'), {customer})"
+
+
+def events_views(config: JobConfig) -> list[str]:
+    """Return the views of valid, on-time events, keyed by customer after identity stitching.
+
+    The rules are stated in ``journey_triggers.semantics.identity``. The latest link at or
+    before an event is a running maximum per token (an OVER aggregate in event time); the
+    earliest link within the identity window after it, when the window is on, an interval join
+    whose matches a one-millisecond window reduces to one row per event.
+    """
+    bound = config.out_of_orderness_ms
+    on_time = f"""CREATE TEMPORARY VIEW {ON_TIME} AS
+SELECT event_id, event_type, known_customer, identity_token, ts, ts_ms, line
 FROM {CLASSIFIED}
-WHERE reject_reason IS NULL AND ts_ms >= partition_max_ts_ms - {config.out_of_orderness_ms}"""
+WHERE reject_reason IS NULL AND ts_ms >= partition_max_ts_ms - {bound}"""
+    anonymous = f"""CREATE TEMPORARY VIEW {ANONYMOUS} AS
+SELECT event_id, event_type, identity_token, ts, ts_ms, line, SUBSTR(previous, 16) AS previous
+FROM (
+  SELECT event_id, event_type, known_customer, identity_token, ts, ts_ms, line,
+    MAX(CASE WHEN known_customer IS NOT NULL
+             THEN {_link_key("ts_ms", "known_customer")} END) OVER (
+      PARTITION BY identity_token ORDER BY ts
+      RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS previous
+  FROM {ON_TIME} WHERE identity_token IS NOT NULL
+) p
+WHERE known_customer IS NULL"""
+    known = f"""SELECT event_id, event_type, known_customer AS customer_key, ts, ts_ms, line
+FROM {ON_TIME} WHERE known_customer IS NOT NULL"""
+    window = config.identity_window_ms
+    if window == 0:
+        resolved = f"""SELECT event_id, event_type, COALESCE(previous, identity_token),
+  ts, ts_ms, line
+FROM {ANONYMOUS}"""
+        return [on_time, anonymous, _union(known, resolved)]
+    joined = f"""CREATE TEMPORARY VIEW {ANONYMOUS_NEXT} AS
+SELECT a.event_id, a.event_type, a.identity_token, a.ts, a.ts_ms, a.line, a.previous,
+  {_link_key("l.ts_ms", "l.known_customer")} AS next_link
+FROM {ANONYMOUS} a
+LEFT JOIN {ON_TIME} l
+  ON l.identity_token = a.identity_token AND l.known_customer IS NOT NULL
+  AND l.ts > a.ts AND l.ts <= a.ts + {interval(window)}"""
+    resolved = f"""SELECT event_id, event_type,
+  COALESCE(SUBSTR(MIN(next_link), 16), previous, identity_token) AS customer_key,
+  window_time AS ts, ts_ms, line
+FROM TABLE(TUMBLE(TABLE {ANONYMOUS_NEXT}, DESCRIPTOR(ts), INTERVAL '0.001' SECOND))
+GROUP BY event_id, event_type, identity_token, ts_ms, line, previous,
+  window_start, window_end, window_time"""
+    return [
+        on_time,
+        anonymous,
+        joined,
+        _union(known, resolved),
+    ]
+
+
+def _union(known: str, resolved: str) -> str:
+    return f"CREATE TEMPORARY VIEW {EVENTS} AS\n{known}\nUNION ALL\n{resolved}"
 
 
 def events_context_view() -> str:
@@ -342,7 +408,8 @@ def late_insert(config: JobConfig) -> str:
     """Return the INSERT that routes late valid records to the late sink."""
     bound = config.out_of_orderness_ms
     return f"""INSERT INTO {LATE_SINK}
-SELECT event_id, event_type, customer_key, ts_ms, partition_max_ts_ms, CAST({bound} AS BIGINT),
+SELECT event_id, event_type, COALESCE(known_customer, identity_token), ts_ms, partition_max_ts_ms,
+  CAST({bound} AS BIGINT),
   src, src_partition, src_offset, line
 FROM {CLASSIFIED}
 WHERE reject_reason IS NULL AND ts_ms < partition_max_ts_ms - {bound}"""

@@ -85,7 +85,7 @@ def build_pipeline(
     statements = [
         sql.source_ddl(source, config),
         sql.classified_view(),
-        sql.events_view(config),
+        *sql.events_views(config),
         sql.events_context_view(),
         *sql.sink_ddls(sink),
     ]
@@ -179,6 +179,13 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         default="15m",
         help="cart abandonment: add_to_cart with no purchase within this (default: 15m)",
     )
+    timing.add_argument(
+        "--identity-window",
+        default="0ms",
+        help="anonymous events count for a customer who logs in on the same anonymous id or "
+        "device within this long after them; every decision waits this long in event time "
+        "(default: 0ms, links apply forwards only)",
+    )
     timing.add_argument("--parallelism", type=int, default=defaults.parallelism, help="default: 2")
     timing.add_argument(
         "--checkpoint-interval",
@@ -246,6 +253,9 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         ),
         abandonment_window_ms=parse_duration_ms(
             args.abandonment_window, what="--abandonment-window"
+        ),
+        identity_window_ms=parse_duration_ms(
+            args.identity_window, what="--identity-window", allow_zero=True
         ),
         parallelism=args.parallelism,
         checkpoint_interval_ms=parse_duration_ms(

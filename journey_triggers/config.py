@@ -31,6 +31,10 @@ class JobConfig:
     0 disables idleness."""
     abandonment_window_ms: int = 15 * 60_000
     """Cart abandonment: add_to_cart with no purchase within this window."""
+    identity_window_ms: int = 0
+    """Anonymous events belong to a customer who logs in within this long after them (see
+    ``semantics.identity``); every decision then waits this long in event time. 0: links
+    apply forwards only."""
     parallelism: int = 2
     checkpoint_interval_ms: int = 5_000
     """Exactly-once output becomes visible to read_committed consumers at each checkpoint."""
@@ -67,6 +71,9 @@ class JobConfig:
             raise ConfigError(msg)
         if self.abandonment_window_ms <= 0:
             msg = f"abandonment window must be > 0 ms, got {self.abandonment_window_ms}"
+            raise ConfigError(msg)
+        if self.identity_window_ms < 0:
+            msg = f"identity window must be >= 0 ms, got {self.identity_window_ms}"
             raise ConfigError(msg)
         if self.parallelism < 1:
             msg = f"parallelism must be >= 1, got {self.parallelism}"

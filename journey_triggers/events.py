@@ -40,7 +40,7 @@ REJECT_MISSING_EVENT_ID = "missing_event_id"
 REJECT_INVALID_EVENT_ID = "invalid_event_id"
 REJECT_MISSING_EVENT_TYPE = "missing_event_type"
 REJECT_UNKNOWN_EVENT_TYPE = "unknown_event_type"
-REJECT_MISSING_IDENTITY = "missing_customer_id_and_anonymous_id"
+REJECT_MISSING_IDENTITY = "missing_identity"
 REJECT_MISSING_TS = "missing_ts"
 REJECT_INVALID_TS = "invalid_ts"
 
@@ -51,6 +51,7 @@ ISO_8601 = re.compile(
     r"(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
 ANONYMOUS_PREFIX = "anon:"
+DEVICE_PREFIX = "device:"
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,21 @@ class Rejection:
     raw: str
 
 
-def customer_key(customer_id: str | None, anonymous_id: str | None) -> str | None:
-    """Return the key a record is processed under.
+def customer_key(
+    customer_id: str | None, anonymous_id: str | None, device_id: str | None = None
+) -> str | None:
+    """Return the key a record is processed under before identity stitching.
 
     A known customer is keyed by ``customer_id``; an anonymous visitor by ``anon:<anonymous_id>``,
-    so the two id spaces never collide.
+    or ``device:<device_id>`` when only a device id is known, so the id spaces never collide.
+    ``semantics.identity`` then moves anonymous events to the customer a login links them to.
     """
     if customer_id:
         return customer_id
     if anonymous_id:
         return ANONYMOUS_PREFIX + anonymous_id
+    if device_id:
+        return DEVICE_PREFIX + device_id
     return None
 
 
@@ -169,7 +175,9 @@ def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Reject
         return Rejection(REJECT_MISSING_EVENT_TYPE, raw)
     if event_type not in EVENT_TYPES:
         return Rejection(REJECT_UNKNOWN_EVENT_TYPE, raw)
-    key = customer_key(_text(record, "customer_id"), _text(record, "anonymous_id"))
+    key = customer_key(
+        _text(record, "customer_id"), _text(record, "anonymous_id"), _text(record, "device_id")
+    )
     if key is None:
         return Rejection(REJECT_MISSING_IDENTITY, raw)
     if record.get("ts") is None:

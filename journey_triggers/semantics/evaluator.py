@@ -86,6 +86,7 @@ from journey_triggers.semantics.conditions import (
     evaluate,
     field_value,
 )
+from journey_triggers.semantics.identity import resolve_identities
 
 
 def matches(pattern: EventPattern, event: Event) -> bool:
@@ -522,9 +523,14 @@ def with_session_starts(events: Sequence[Event]) -> list[Event]:
     ]
 
 
-def evaluate_rules(rules: Iterable[Rule], events: Sequence[Event]) -> list[Decision]:
-    """Return every decision ``rules`` make over on-time ``events``, sorted by decision id."""
-    events = with_session_starts(events)
+def evaluate_rules(
+    rules: Iterable[Rule], events: Sequence[Event], *, identity_window_ms: int = 0
+) -> list[Decision]:
+    """Return every decision ``rules`` make over on-time ``events``, sorted by decision id.
+
+    Identities are stitched first (``semantics.identity``) with the given window.
+    """
+    events = with_session_starts(resolve_identities(events, identity_window_ms))
     decisions: list[Decision] = []
     for rule in rules:
         if rule.enabled:

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for statement in (
         sql.source_ddl(source, config),
         sql.classified_view(),
-        sql.events_view(config),
+        *sql.events_views(config),
     ):
         t_env.execute_sql(statement)
     t_env.execute_sql(
