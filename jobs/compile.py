@@ -16,6 +16,7 @@ from jobs.sql import (
     DECISIONS_SINK,
     EVENTS,
     EVENTS_CONTEXT,
+    EVENTS_PROFILE,
     interval,
     json_is_string,
     json_value,
@@ -45,7 +46,13 @@ from journey_triggers.rules.model import (
     TrendTrigger,
 )
 from journey_triggers.semantics import context
-from journey_triggers.semantics.conditions import NUMBER, UnsupportedConditionError, uses_session
+from journey_triggers.semantics.conditions import (
+    NUMBER,
+    PROFILE_PREFIX,
+    UnsupportedConditionError,
+    uses_profile,
+    uses_session,
+)
 from journey_triggers.semantics.evaluator import (
     absence_summary,
     count_summary,
@@ -97,9 +104,6 @@ def _has_value(field: str, column: str) -> str:
 
 def _predicate(predicate: Predicate, column: str) -> str:
     field, op, operand = predicate.field, predicate.op, predicate.value
-    if field.startswith("profile."):
-        msg = f"profile field {field!r} needs the profile stage"
-        raise UnsupportedConditionError(msg)
     if op == "exists":
         return _has_value(field, column)
     if op in ("=", "!="):
@@ -205,6 +209,11 @@ def compile_condition(condition: Condition | None, alias: str) -> str:
     if condition is None:
         return "TRUE"
     if isinstance(condition, Predicate):
+        if condition.field.startswith(PROFILE_PREFIX):
+            # profile.<name> is the field <name> of the anchor's profile (JSON text).
+            field = condition.field.removeprefix(PROFILE_PREFIX)
+            plain = condition.model_copy(update={"field": field})
+            return f"COALESCE({_predicate(plain, f'{alias}.profile')}, FALSE)"
         return f"COALESCE({_predicate(condition, f'{alias}.line')}, FALSE)"
     if isinstance(condition, All):
         return "(" + " AND ".join(compile_condition(c, alias) for c in condition.all) + ")"
@@ -312,19 +321,19 @@ WHERE {where}{compile_condition(rule.conditions, "a")}"""
 ANCHOR = ["a.event_type", "a.event_id", utc("a.ts_ms")]
 
 
-def _event_insert(rule: Rule, trigger: EventTrigger) -> str:
+def _event_insert(rule: Rule, trigger: EventTrigger, source: tuple[str, str]) -> str:
     summary = _concat(event_summary(MARK, MARK, MARK), ANCHOR)
     return _insert(
         rule,
         "event",
-        f"{_events(rule)[0]} a",
+        f"{source[0]} a",
         summary,
         None,
         where=f"{_pattern(trigger.on, 'a')} AND ",
     )
 
 
-def _absence_insert(rule: Rule, trigger: AbsenceTrigger) -> str:
+def _absence_insert(rule: Rule, trigger: AbsenceTrigger, source: tuple[str, str]) -> str:
     window_ms = parse_duration_ms(trigger.within)
     deadline = f"a.ts_ms + {window_ms}"
     summary = _concat(absence_summary(trigger, MARK, MARK, MARK), ANCHOR)
@@ -339,8 +348,8 @@ def _absence_insert(rule: Rule, trigger: AbsenceTrigger) -> str:
             f"({stoppers} OR ({_pattern(trigger.anchor, 'b')} "
             "AND (b.ts_ms > a.ts_ms OR b.event_id > a.event_id)))"
         )
-    events = _events(rule)[0]
-    source = f"""{events} a
+    events = source[0]
+    joined = f"""{events} a
 LEFT JOIN {events} b
   ON a.customer_key = b.customer_key
   AND b.ts BETWEEN a.ts AND a.ts + {interval(window_ms)}{correlated}
@@ -349,7 +358,7 @@ LEFT JOIN {events} b
     return _insert(
         rule,
         "absence",
-        source,
+        joined,
         summary,
         window_ms,
         trigger_time=deadline,
@@ -358,10 +367,17 @@ LEFT JOIN {events} b
     )
 
 
-def _events(rule: Rule) -> tuple[str, str]:
-    """Return the events table a rule reads, and its extra columns (for session dwell)."""
-    if any(uses_session(c) for c in _conditions(rule)):
-        return EVENTS_CONTEXT, ", session_start_ms"
+SESSION_COLUMNS = ", session_start_ms"
+PROFILE_COLUMNS = ", session_start_ms, profile"
+
+
+def _events(rule: Rule, with_profile: bool) -> tuple[str, str]:
+    """Return the events table a rule reads, and its extra columns (session start, profile)."""
+    conditions = _conditions(rule)
+    if with_profile or any(uses_profile(c) for c in conditions):
+        return EVENTS_PROFILE, PROFILE_COLUMNS
+    if any(uses_session(c) for c in conditions):
+        return EVENTS_CONTEXT, SESSION_COLUMNS
     return EVENTS, ""
 
 
@@ -376,23 +392,29 @@ def _conditions(node: object) -> list[Condition]:
     return []
 
 
-def _anchor_key(prefix: str, session: bool) -> str:
-    """Return SQL for the key ``prefix NUL line [NUL session start]`` of an anchor candidate.
+def _anchor_key(prefix: str, extra: str) -> str:
+    """Return SQL for the key ``prefix NUL [profile NUL] line [NUL session start]`` of an anchor.
 
-    NUL sorts below every character and appears in no valid record, so keys order like
-    (prefix, line); the session start, padded to 16 characters, only rides along.
+    NUL sorts below every character and appears in no valid event id, record or profile (JSON
+    escapes it), so keys order like (prefix, line): the profile is the same for every event of a
+    customer's millisecond, and the session start, padded to 16 characters, only rides along.
     """
     tail = ", CHR(0), LPAD(COALESCE(CAST(session_start_ms AS STRING), ''), 16, '#')"
-    return f"CONCAT({prefix}, CHR(0), line{tail if session else ''})"
+    profile = "profile, CHR(0), " if extra == PROFILE_COLUMNS else ""
+    return f"CONCAT({prefix}, CHR(0), {profile}line{tail if extra else ''})"
 
 
-def _anchor_columns(key: str, session: bool) -> str:
-    """Return SQL for ``event_id, line[, session_start_ms]`` of ``event_id NUL line ...`` keys."""
+def _anchor_columns(key: str, extra: str) -> str:
+    """Return SQL for ``event_id, line`` and the ``extra`` columns of :func:`_anchor_key` keys."""
     cut = f"POSITION(CHR(0) IN {key})"
     rest = f"SUBSTR({key}, {cut} + 1)"
     columns = f"SUBSTR({key}, 1, {cut} - 1) AS event_id"
-    if not session:
+    if not extra:
         return f"{columns}, {rest} AS line"
+    if extra == PROFILE_COLUMNS:
+        cut_profile = f"POSITION(CHR(0) IN {rest})"
+        columns += f", SUBSTR({rest}, 1, {cut_profile} - 1) AS profile"
+        rest = f"SUBSTR({rest}, {cut_profile} + 1)"
     start = f"NULLIF(TRIM(LEADING '#' FROM SUBSTR({rest}, CHAR_LENGTH({rest}) - 15)), '')"
     return (
         f"{columns}, SUBSTR({rest}, 1, CHAR_LENGTH({rest}) - 17) AS line, "
@@ -400,15 +422,15 @@ def _anchor_columns(key: str, session: bool) -> str:
     )
 
 
-def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
+def _inactivity_insert(rule: Rule, trigger: InactivityTrigger, source: tuple[str, str]) -> str:
     gap = parse_duration_ms(trigger.gap)
     delay = parse_duration_ms(trigger.delay) if trigger.delay != "0ms" else 0
     # The session's last event, chosen without arrival order: the greatest key of
     # (timestamp, event_id, NUL, raw record); NUL sorts below every character, so the key orders
     # like (ts, event_id, raw), and the ingest rejects ids that contain it.
-    events, extra = _events(rule)
+    events, extra = source
     prefix = "LPAD(CAST(ts_ms AS STRING), 15, '0'), event_id"
-    last_key = f"MAX({_anchor_key(prefix, bool(extra))})"
+    last_key = f"MAX({_anchor_key(prefix, extra)})"
     during = "1"
     if trigger.while_ is not None:
         during = f"SUM(CASE WHEN {_pattern(trigger.while_, 'e')} THEN 1 ELSE 0 END)"
@@ -417,7 +439,7 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
   GROUP BY customer_key, window_start, window_end"""
     last = f"""SELECT customer_key,
     CAST(SUBSTR(last_key, 1, 15) AS BIGINT) AS ts_ms,
-    {_anchor_columns("SUBSTR(last_key, 16)", bool(extra))}
+    {_anchor_columns("SUBSTR(last_key, 16)", extra)}
   FROM ({sessions}) s
   WHERE during > 0"""
     anchored = f"""SELECT customer_key, ts_ms, event_id, line{extra},
@@ -434,9 +456,9 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger) -> str:
     )
 
 
-def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
+def _count_insert(rule: Rule, trigger: CountTrigger, source: tuple[str, str]) -> str:
     window = parse_duration_ms(trigger.within)
-    events, extra = _events(rule)
+    events, extra = source
     groups = [field_text(f, "line") for f in trigger.group_by]
     group_columns = "".join(f", {g} AS g{i}" for i, g in enumerate(groups))
     group_by = "".join(f", {g}" for g in groups)
@@ -445,7 +467,7 @@ def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
     # 1. The matching events of each millisecond, per customer and group (peers counted
     #    together; the anchor is the greatest event_id, raw record).
     peers = f"""SELECT customer_key{group_columns}, window_time AS wt, COUNT(*) AS cnt,
-      MAX(ts_ms) AS ts_ms, MAX({_anchor_key("event_id", bool(extra))}) AS top_key
+      MAX(ts_ms) AS ts_ms, MAX({_anchor_key("event_id", extra)}) AS top_key
     FROM TABLE(TUMBLE(TABLE {events}, DESCRIPTOR(ts), INTERVAL '0.001' SECOND)) e
     WHERE {_pattern(trigger.on, "e")}{valued}
     GROUP BY customer_key{group_by}, window_start, window_end, window_time"""
@@ -455,7 +477,7 @@ def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
         RANGE BETWEEN {interval(window)} PRECEDING AND CURRENT ROW) AS c_at
     FROM ({peers}) p"""
     # 3. The milliseconds whose events bring the count from below at_least to at_least or more.
-    crossing = f"""SELECT customer_key, ts_ms, c_at, {_anchor_columns("top_key", bool(extra))}
+    crossing = f"""SELECT customer_key, ts_ms, c_at, {_anchor_columns("top_key", extra)}
     FROM ({counted}) c
     WHERE c_at >= {trigger.at_least} AND c_at - cnt < {trigger.at_least}"""
     anchored = f"""SELECT customer_key, ts_ms, c_at, event_id, line{extra},
@@ -467,7 +489,7 @@ def _count_insert(rule: Rule, trigger: CountTrigger) -> str:
     return _insert(rule, "count", f"({anchored}) a", summary, window)
 
 
-def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
+def _sequence_insert(rule: Rule, trigger: SequenceTrigger, source: tuple[str, str]) -> str:
     within = parse_duration_ms(trigger.within)
     variables = sequence_variables(trigger)
     names = [f"S{step}_{repetition}" for step, repetition in variables]
@@ -493,8 +515,10 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
     # the steps; Z<i>*? is reluctant, so every step is taken as early as it can be.
     # (Flink wants each pattern variable once, hence one filler per gap: Z0, Z1, ...)
     pattern = names[0] + "".join(f" Z{i}*? {name}" for i, name in enumerate(names[1:]))
-    events, extra = _events(rule)
-    carried = f",\n        LAST({last}.session_start_ms) AS session_start_ms" if extra else ""
+    events, extra = source
+    carried = "".join(
+        f",\n        LAST({last}.{column}) AS {column}" for column in extra.split(", ")[1:]
+    )
     matched = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra},
       first_id, first_type, first_ts_ms
     FROM (SELECT customer_key, event_id, event_type, ts, ts_ms, line{extra}{group_columns}
@@ -523,7 +547,7 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger) -> str:
     return _insert(rule, "sequence", f"({matched}) a", summary, within)
 
 
-def _recency_insert(rule: Rule, trigger: RecencyTrigger) -> str:
+def _recency_insert(rule: Rule, trigger: RecencyTrigger, source: tuple[str, str]) -> str:
     spec = trigger.since_last
     kinds = (spec.event,) if isinstance(spec.event, str) else tuple(spec.event)
     history_types = ", ".join(quote(k) for k in kinds)
@@ -536,7 +560,7 @@ def _recency_insert(rule: Rule, trigger: RecencyTrigger) -> str:
         holds = f"(a.last_ms IS NOT NULL AND a.ts_ms - a.last_ms <= {bound_ms})"
     # RANGE (not ROWS) so that events in the same millisecond are all in the history: the
     # result does not depend on their arrival order.
-    events, extra = _events(rule)
+    events, extra = source
     with_history = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra},
       MAX(CASE WHEN event_type IN ({history_types}) THEN ts_ms END) OVER (
         PARTITION BY customer_key ORDER BY ts
@@ -551,12 +575,12 @@ def _recency_insert(rule: Rule, trigger: RecencyTrigger) -> str:
     return _insert(rule, "recency", f"({with_history}) a", summary, bound_ms, where=where)
 
 
-def _trend_insert(rule: Rule, trigger: TrendTrigger) -> str:
+def _trend_insert(rule: Rule, trigger: TrendTrigger, source: tuple[str, str]) -> str:
     window = parse_duration_ms(trigger.window)
     half = window // 2
     # Flink computes one frame per OVER, so the two counts are nested; RANGE frames include both
     # ends and every event of the same millisecond.
-    events, extra = _events(rule)
+    events, extra = source
     recent = f"""SELECT customer_key, event_id, event_type, ts, ts_ms, line{extra},
       COUNT(*) OVER (PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN {interval(half)} PRECEDING AND CURRENT ROW) AS recent
@@ -574,7 +598,7 @@ def _trend_insert(rule: Rule, trigger: TrendTrigger) -> str:
     return _insert(rule, "trend", f"({both}) a", summary, window, where=where)
 
 
-_COMPILERS: dict[type, Callable[[Rule, Any], str]] = {
+_COMPILERS: dict[type, Callable[[Rule, Any, tuple[str, str]], str]] = {
     EventTrigger: _event_insert,
     AbsenceTrigger: _absence_insert,
     InactivityTrigger: _inactivity_insert,
@@ -585,10 +609,15 @@ _COMPILERS: dict[type, Callable[[Rule, Any], str]] = {
 }
 
 
-def compile_select(rule: Rule) -> str:
-    """Return the SELECT of ``rule``'s decisions; raise RuleCompileError if it is unsupported."""
+def compile_select(rule: Rule, *, with_profile: bool = False) -> str:
+    """Return the SELECT of ``rule``'s decisions; raise RuleCompileError if it is unsupported.
+
+    ``with_profile`` makes the rule read the profiled events even if its conditions do not,
+    so that its decisions carry the anchor's profile (the scoring stage reads it).
+    """
     try:
-        return _COMPILERS[type(rule.trigger)](rule, rule.trigger)
+        source = _events(rule, with_profile)
+        return _COMPILERS[type(rule.trigger)](rule, rule.trigger, source)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
         raise RuleCompileError(msg) from err

@@ -44,6 +44,8 @@ class KafkaSinkSpec:
     decisions_topic: str = "decisions"
     dead_letter_topic: str = "events.dlq"
     late_topic: str = "events.late"
+    profile_topic: str = "profiles"
+    """Profile snapshots, when the job emits them (``--profile-snapshots``)."""
     transactional_id_prefix: str = "journey-triggers"
     properties: dict[str, str] = field(default_factory=dict)
 

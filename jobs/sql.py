@@ -20,6 +20,8 @@ from __future__ import annotations
 from jobs.specs import DiscardSinkSpec, FileSinkSpec, FileSourceSpec, KafkaSourceSpec, SinkSpec
 from journey_triggers import events as ev
 from journey_triggers.config import JobConfig
+from journey_triggers.semantics import profile as pf
+from journey_triggers.semantics.conditions import NUMBER
 
 SOURCE = "jt_source"
 CLASSIFIED = "jt_classified"
@@ -28,9 +30,11 @@ ANONYMOUS = "jt_anonymous"
 ANONYMOUS_NEXT = "jt_anonymous_next"
 EVENTS = "jt_events"
 EVENTS_CONTEXT = "jt_events_context"
+EVENTS_PROFILE = "jt_events_profile"
 DECISIONS_SINK = "jt_decisions"
 DEAD_LETTER_SINK = "jt_dead_letters"
 LATE_SINK = "jt_late_events"
+PROFILES_SINK = "jt_profiles"
 
 # SQL's regex for ISO-8601: groups are date, time, fraction, zone (see events.ISO_8601).
 _ISO_SQL = (
@@ -323,6 +327,130 @@ FROM (SELECT event_id, event_type, customer_key, ts, ts_ms, line, {session} AS s
       FROM {EVENTS}) e"""
 
 
+def _latest_key(condition: str) -> str:
+    """Return SQL for an event's place in "latest" order where ``condition`` holds, else NULL.
+
+    The key is (15-digit time, event id, NUL, raw record): NUL sorts below every character and
+    no valid event id contains it, so MAX of keys picks the latest event, ties by id and record.
+    """
+    return (
+        f"CASE WHEN {condition} THEN "
+        "CONCAT(LPAD(CAST(ts_ms AS STRING), 15, '0'), event_id, CHR(0), line) END"
+    )
+
+
+def _latest_line(key: str) -> str:
+    """Return SQL for the raw record of a :func:`_latest_key` key."""
+    return f"SUBSTR({key}, POSITION(CHR(0) IN {key}) + 1)"
+
+
+def _latest_ms(key: str) -> str:
+    return f"CAST(SUBSTR({key}, 1, 15) AS BIGINT)"
+
+
+def _number_text(path: str, column: str = "line") -> str:
+    """Return SQL for a field as DOUBLE: a JSON number or a string written as one, else NULL."""
+    text = json_value(path, column)
+    return f"(CASE WHEN REGEXP({text}, {quote(NUMBER.pattern)}) THEN CAST({text} AS DOUBLE) END)"
+
+
+def profile_view() -> str:
+    """Return the view of on-time events with the customer's profile as of each (JSON text).
+
+    One OVER aggregate per customer in event time; the fields and their rules are in
+    ``journey_triggers.semantics.profile``. Its RANGE frame holds every event of the current
+    millisecond, so peers see the same profile whatever their arrival order.
+    """
+    cart_events = ", ".join(quote(t) for t in pf.CART_EVENTS)
+    value = _number_text("$.properties.cart_value")
+    price = _number_text("$.properties.price")
+    order = f"COALESCE({value}, {price})"
+    cents = (
+        f"CASE WHEN event_type = 'purchase' THEN COALESCE(CASE WHEN {order} BETWEEN 0.0E0 "
+        f"AND {pf.MAX_ORDER_VALUE!r} THEN CAST(FLOOR({order} * 100.0E0 + 0.5E0) AS BIGINT) "
+        "END, 0) ELSE 0 END"
+    )
+    keys: dict[str, str] = {}
+    for name, source in pf.TEXT_FIELDS:
+        keys[name] = _latest_key(non_empty_string("$." + source))
+    for name in ("cart_value", "cart_items"):
+        number = _number_text("$.properties." + name)
+        keys[name] = _latest_key(f"event_type IN ({cart_events}) AND {number} IS NOT NULL")
+    for channel in pf.CONSENT_CHANNELS:
+        flag = (
+            f"JSON_QUERY(line, '$.properties.consent.{channel}' WITH UNCONDITIONAL ARRAY WRAPPER)"
+        )
+        keys["consent_" + channel] = _latest_key(
+            f"event_type = 'consent_update' AND {flag} IN ('[true]', '[false]')"
+        )
+    session = f"CASE WHEN {non_empty_string('$.session_id')} THEN {json_value('$.session_id')} END"
+    device = f"CASE WHEN {non_empty_string('$.device_id')} THEN {json_value('$.device_id')} END"
+    window = "OVER w"
+    aggregates = {
+        "first_seen_ms": f"MIN(ts_ms) {window}",
+        "last_seen_ms": f"MAX(ts_ms) {window}",
+        "events": f"COUNT(*) {window}",
+        "sessions": f"COUNT(DISTINCT {session}) {window}",
+        "devices": f"COUNT(DISTINCT {device}) {window}",
+        "product_views": f"SUM(CASE WHEN event_type = 'product_view' THEN 1 ELSE 0 END) {window}",
+        "add_to_carts": f"SUM(CASE WHEN event_type = 'add_to_cart' THEN 1 ELSE 0 END) {window}",
+        "orders": f"SUM(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) {window}",
+        "cents": f"SUM({cents}) {window}",
+        "last_purchase_ms": f"MAX(CASE WHEN event_type = 'purchase' THEN ts_ms END) {window}",
+        "last_email_open_ms": f"MAX(CASE WHEN event_type = 'email_open' THEN ts_ms END) {window}",
+        **{f"k_{name}": f"MAX({key}) {window}" for name, key in keys.items()},
+    }
+    inner = ",\n    ".join(f"{sql} AS {name}" for name, sql in aggregates.items())
+
+    def text(name: str, source: str) -> str:
+        return json_value("$." + source, _latest_line(f"k_{name}"))
+
+    def cart(name: str) -> str:
+        number = _number_text("$.properties." + name, _latest_line(f"k_{name}"))
+        later = f"(last_purchase_ms IS NULL OR {_latest_ms(f'k_{name}')} > last_purchase_ms)"
+        return f"CASE WHEN k_{name} IS NOT NULL AND {later} THEN {number} ELSE 0.0E0 END"
+
+    def consent(channel: str) -> str:
+        flag = (
+            f"JSON_QUERY({_latest_line(f'k_consent_{channel}')}, '$.properties.consent.{channel}'"
+            " WITH UNCONDITIONAL ARRAY WRAPPER)"
+        )
+        return f"CASE {flag} WHEN '[true]' THEN TRUE WHEN '[false]' THEN FALSE END"
+
+    fields = {
+        "first_seen_ms": "first_seen_ms",
+        "last_seen_ms": "last_seen_ms",
+        "events": "events",
+        "sessions": "sessions",
+        "devices": "devices",
+        "product_views": "product_views",
+        "add_to_carts": "add_to_carts",
+        **{name: text(name, source) for name, source in pf.TEXT_FIELDS},
+        "orders": "orders",
+        "revenue": "CAST(cents AS DOUBLE) / 100",
+        "aov": "CASE WHEN orders > 0 THEN CAST(cents AS DOUBLE) / orders / 100 END",
+        "last_purchase_ms": "last_purchase_ms",
+        "last_email_open_ms": "last_email_open_ms",
+        "cart_value": cart("cart_value"),
+        "cart_items": cart("cart_items"),
+        **{f"consent_{c}": consent(c) for c in pf.CONSENT_CHANNELS},
+    }
+    assert tuple(fields) == pf.PROFILE_FIELDS
+    members = ",\n    ".join(f"KEY {quote(name)} VALUE {sql}" for name, sql in fields.items())
+    return f"""CREATE TEMPORARY VIEW {EVENTS_PROFILE} AS
+SELECT event_id, event_type, customer_key, ts, ts_ms, line, session_start_ms,
+  JSON_OBJECT(
+    {members}
+  ) AS profile
+FROM (
+  SELECT event_id, event_type, customer_key, ts, ts_ms, line, session_start_ms,
+    {inner}
+  FROM {EVENTS_CONTEXT}
+  WINDOW w AS (PARTITION BY customer_key ORDER BY ts
+    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+) p"""
+
+
 def _decision_columns() -> str:
     return """  `schema_version` INT,
   `decision_id` STRING,
@@ -361,13 +489,23 @@ def _late_columns() -> str:
   `raw` STRING"""
 
 
-def sink_ddls(spec: SinkSpec) -> list[str]:
-    """Return the DDL of the decision, dead-letter and late sinks."""
+def _profile_columns() -> str:
+    return """  `customer_id` STRING,
+  `event_id` STRING,
+  `event_type` STRING,
+  `event_time_ms` BIGINT,
+  `profile` STRING"""
+
+
+def sink_ddls(spec: SinkSpec, *, profiles: bool = False) -> list[str]:
+    """Return the DDL of the decision, dead-letter and late sinks (and the profiles sink)."""
     tables = [
         (DECISIONS_SINK, _decision_columns(), "decisions", "customer_id"),
         (DEAD_LETTER_SINK, _dead_letter_columns(), "dead_letters", None),
         (LATE_SINK, _late_columns(), "late_events", "customer_id"),
     ]
+    if profiles:
+        tables.append((PROFILES_SINK, _profile_columns(), "profiles", "customer_id"))
     statements = []
     for table, columns, name, key in tables:
         if isinstance(spec, DiscardSinkSpec):
@@ -382,6 +520,7 @@ def sink_ddls(spec: SinkSpec) -> list[str]:
                 "decisions": spec.decisions_topic,
                 "dead_letters": spec.dead_letter_topic,
                 "late_events": spec.late_topic,
+                "profiles": spec.profile_topic,
             }[name]
             keyed = f"'key.format' = 'raw', 'key.fields' = '{key}', " if key else ""
             options = (
@@ -402,6 +541,12 @@ def dead_letter_insert() -> str:
     return f"""INSERT INTO {DEAD_LETTER_SINK}
 SELECT reject_reason, src, src_partition, src_offset, line
 FROM {CLASSIFIED} WHERE reject_reason IS NOT NULL"""
+
+
+def profiles_insert() -> str:
+    """Return the INSERT of a profile snapshot per on-time event (``--profile-snapshots``)."""
+    return f"""INSERT INTO {PROFILES_SINK}
+SELECT customer_key, event_id, event_type, ts_ms, profile FROM {EVENTS_PROFILE}"""
 
 
 def late_insert(config: JobConfig) -> str:

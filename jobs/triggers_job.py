@@ -68,6 +68,8 @@ def create_table_env(config: JobConfig) -> TableEnvironment:
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
         "restart-strategy.exponential-delay.max-backoff": "30 s",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff": "5",
+        # Idle state expires after the TTL (processing time); 0 ms keeps state forever.
+        "table.exec.state.ttl": f"{config.state_ttl_ms} ms",
         **config.flink_conf,
     }
     for key, value in settings.items():
@@ -87,13 +89,16 @@ def build_pipeline(
         sql.classified_view(),
         *sql.events_views(config),
         sql.events_context_view(),
-        *sql.sink_ddls(sink),
+        sql.profile_view(),
+        *sql.sink_ddls(sink, profiles=config.profile_snapshots),
     ]
     for statement in statements:
         t_env.execute_sql(statement)
     statement_set = t_env.create_statement_set()
     statement_set.add_insert_sql(sql.dead_letter_insert())
     statement_set.add_insert_sql(sql.late_insert(config))
+    if config.profile_snapshots:
+        statement_set.add_insert_sql(sql.profiles_insert())
     statement_set.add_insert_sql(compile_rules(config.active_rules()))
     return statement_set
 
@@ -145,6 +150,13 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra Kafka client property for sources and sinks (repeatable), "
         "e.g. security.protocol=SASL_SSL",
     )
+    io.add_argument("--profile-topic", default="profiles", help="default: profiles")
+    io.add_argument(
+        "--profile-snapshots",
+        action="store_true",
+        help="also write the customer's profile as of every event to the profile topic "
+        "(or <output-dir>/profiles): for debugging, one record per event",
+    )
     io.add_argument("--input-file", help="read events from this JSON-lines file instead of Kafka")
     io.add_argument(
         "--output-dir", help="write decisions, dead letters and late events here instead of Kafka"
@@ -185,6 +197,12 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="anonymous events count for a customer who logs in on the same anonymous id or "
         "device within this long after them; every decision waits this long in event time "
         "(default: 0ms, links apply forwards only)",
+    )
+    timing.add_argument(
+        "--state-ttl",
+        default="0ms",
+        help="drop a customer's state (profile, identity links, rule state) after this long "
+        "without an update, in processing time (default: 0ms, keep forever)",
     )
     timing.add_argument("--parallelism", type=int, default=defaults.parallelism, help="default: 2")
     timing.add_argument(
@@ -257,6 +275,8 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         identity_window_ms=parse_duration_ms(
             args.identity_window, what="--identity-window", allow_zero=True
         ),
+        profile_snapshots=args.profile_snapshots,
+        state_ttl_ms=parse_duration_ms(args.state_ttl, what="--state-ttl", allow_zero=True),
         parallelism=args.parallelism,
         checkpoint_interval_ms=parse_duration_ms(
             args.checkpoint_interval, what="--checkpoint-interval"
@@ -292,6 +312,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             decisions_topic=args.decisions_topic,
             dead_letter_topic=args.dead_letter_topic,
             late_topic=args.late_topic,
+            profile_topic=args.profile_topic,
             transactional_id_prefix=args.transactional_id_prefix,
             properties=kafka_properties,
         )

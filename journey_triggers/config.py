@@ -35,6 +35,11 @@ class JobConfig:
     """Anonymous events belong to a customer who logs in within this long after them (see
     ``semantics.identity``); every decision then waits this long in event time. 0: links
     apply forwards only."""
+    profile_snapshots: bool = False
+    """Also write the profile as of every event to the profiles sink (for debugging)."""
+    state_ttl_ms: int = 0
+    """Drop a key's state (profile, identity links, rule state) after this long without an
+    update, in processing time; 0 keeps it forever."""
     parallelism: int = 2
     checkpoint_interval_ms: int = 5_000
     """Exactly-once output becomes visible to read_committed consumers at each checkpoint."""
@@ -74,6 +79,9 @@ class JobConfig:
             raise ConfigError(msg)
         if self.identity_window_ms < 0:
             msg = f"identity window must be >= 0 ms, got {self.identity_window_ms}"
+            raise ConfigError(msg)
+        if self.state_ttl_ms < 0:
+            msg = f"state TTL must be >= 0 ms, got {self.state_ttl_ms}"
             raise ConfigError(msg)
         if self.parallelism < 1:
             msg = f"parallelism must be >= 1, got {self.parallelism}"

@@ -74,6 +74,8 @@ class Event:
     """The record exactly as received (the last tie-breaker when ordering events)."""
     session_start_ms: int | None = field(default=None, hash=False, compare=False, repr=False)
     """The first event time of the event's session (see ``semantics.context``), once known."""
+    profile: dict[str, Any] | None = field(default=None, hash=False, compare=False, repr=False)
+    """The customer's profile as of this event (see ``semantics.profile``), once known."""
 
 
 @dataclass(frozen=True)

@@ -312,6 +312,16 @@ def _journey(
                     cart_value=round(sum(p.price for p in cart), 2),
                     cart_items=len(cart),
                 )
+        if rng.random() < 0.05:  # a preference-centre visit: opts in or out per channel
+            t += rng.randint(5_000, 60_000)
+            channels = rng.sample(["email", "sms", "push"], rng.randint(1, 3))
+            emit(
+                "consent_update",
+                t,
+                device,
+                session,
+                consent={c: rng.random() < 0.6 for c in sorted(channels)},
+            )
         if rng.random() < 0.4:
             emit(
                 "email_open",

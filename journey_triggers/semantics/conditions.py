@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from journey_triggers.durations import parse_duration_ms
@@ -42,6 +43,7 @@ from journey_triggers.rules.model import (
 )
 from journey_triggers.semantics import context
 
+PROFILE_PREFIX = "profile."
 NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 
 
@@ -86,9 +88,6 @@ def equals(value: str | int | float | bool, operand: str | int | float | bool) -
 
 def evaluate_predicate(predicate: Predicate, record: dict[str, Any]) -> bool:
     """Decide ``predicate`` on a raw record."""
-    if predicate.field.startswith("profile."):
-        msg = f"profile field {predicate.field!r} needs the profile stage"
-        raise UnsupportedConditionError(msg)
     value = field_value(record, predicate.field)
     if value is None:
         return False
@@ -148,6 +147,11 @@ def evaluate(condition: Condition | None, event: Event) -> bool:
     if condition is None:
         return True
     if isinstance(condition, Predicate):
+        if condition.field.startswith(PROFILE_PREFIX):
+            if event.profile is None:
+                msg = f"profile field {condition.field!r} needs the event's profile"
+                raise UnsupportedConditionError(msg)
+            return evaluate_predicate(condition, {"profile": event.profile})
         return evaluate_predicate(condition, event.record)
     if isinstance(condition, All):
         return all(evaluate(c, event) for c in condition.all)
@@ -166,16 +170,25 @@ def evaluate(condition: Condition | None, event: Event) -> bool:
     raise UnsupportedConditionError(msg)
 
 
-def uses_session(condition: Condition | None) -> bool:
-    """Return whether a condition tree has a session_dwell condition."""
+def _uses(condition: Condition | None, leaf: Callable[[Condition], bool]) -> bool:
     if condition is None:
         return False
-    if isinstance(condition, SessionDwell):
-        return True
     if isinstance(condition, All):
-        return any(uses_session(c) for c in condition.all)
+        return any(_uses(c, leaf) for c in condition.all)
     if isinstance(condition, Any_):
-        return any(uses_session(c) for c in condition.any)
+        return any(_uses(c, leaf) for c in condition.any)
     if isinstance(condition, Not):
-        return uses_session(condition.not_)
-    return False
+        return _uses(condition.not_, leaf)
+    return leaf(condition)
+
+
+def uses_session(condition: Condition | None) -> bool:
+    """Return whether a condition tree has a session_dwell condition."""
+    return _uses(condition, lambda c: isinstance(c, SessionDwell))
+
+
+def uses_profile(condition: Condition | None) -> bool:
+    """Return whether a condition tree reads a ``profile.<field>``."""
+    return _uses(
+        condition, lambda c: isinstance(c, Predicate) and c.field.startswith(PROFILE_PREFIX)
+    )

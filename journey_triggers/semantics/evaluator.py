@@ -87,6 +87,7 @@ from journey_triggers.semantics.conditions import (
     field_value,
 )
 from journey_triggers.semantics.identity import resolve_identities
+from journey_triggers.semantics.profile import with_profiles
 
 
 def matches(pattern: EventPattern, event: Event) -> bool:
@@ -530,7 +531,7 @@ def evaluate_rules(
 
     Identities are stitched first (``semantics.identity``) with the given window.
     """
-    events = with_session_starts(resolve_identities(events, identity_window_ms))
+    events = with_profiles(with_session_starts(resolve_identities(events, identity_window_ms)))
     decisions: list[Decision] = []
     for rule in rules:
         if rule.enabled:

@@ -107,7 +107,8 @@ def run_on_file(
     out = tmp_path / f"{name}-out"
     run_pipeline(FileSourceSpec(str(source)), FileSinkSpec(str(out)), config)
     return {
-        kind: read_json_lines(out / kind) for kind in ("decisions", "dead_letters", "late_events")
+        kind: read_json_lines(out / kind)
+        for kind in ("decisions", "dead_letters", "late_events", "profiles")
     }
 
 

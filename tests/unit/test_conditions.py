@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from pydantic import TypeAdapter
 
@@ -60,6 +62,18 @@ def test_combinators_nest():
     assert not holds(rule, a=1, c=True)
 
 
-def test_profile_fields_are_refused_until_the_profile_stage_exists():
-    with pytest.raises(UnsupportedConditionError, match="profile stage"):
-        holds({"field": "profile.lifetime_orders", "op": ">", "value": 1})
+def test_profile_fields_read_the_events_profile_not_the_record():
+    condition = CONDITION.validate_python({"field": "profile.orders", "op": ">=", "value": 2})
+    record = {"event_id": "e", "profile": {"orders": 5}}
+    base = Event(event_id="e", event_type="page_view", customer_key="c", ts_ms=0, record=record)
+    assert evaluate(condition, replace(base, profile={"orders": 2}))
+    assert not evaluate(condition, replace(base, profile={"orders": 1}))
+    assert not evaluate(condition, replace(base, profile={"orders": None}))
+    consent = CONDITION.validate_python({"field": "profile.consent_sms", "op": "=", "value": True})
+    assert evaluate(consent, replace(base, profile={"consent_sms": True}))
+    assert not evaluate(consent, replace(base, profile={"consent_sms": None}))
+
+
+def test_profile_fields_without_a_profile_are_an_error_not_false():
+    with pytest.raises(UnsupportedConditionError, match="profile"):
+        holds({"field": "profile.orders", "op": ">", "value": 1})
