@@ -8,7 +8,7 @@ record through, or drop it, by three-valued logic).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -17,6 +17,7 @@ from jobs.sql import (
     EVENTS,
     EVENTS_CONTEXT,
     EVENTS_PROFILE,
+    FEATURES_SQL_TYPE,
     interval,
     json_is_string,
     json_value,
@@ -40,6 +41,7 @@ from journey_triggers.rules.model import (
     Predicate,
     RecencyTrigger,
     Rule,
+    Score,
     SequenceTrigger,
     SessionDwell,
     StoreDistance,
@@ -51,6 +53,7 @@ from journey_triggers.semantics.conditions import (
     PROFILE_PREFIX,
     UnsupportedConditionError,
     uses_profile,
+    uses_score,
     uses_session,
 )
 from journey_triggers.semantics.evaluator import (
@@ -63,6 +66,7 @@ from journey_triggers.semantics.evaluator import (
     sequence_variables,
     trend_summary,
 )
+from udfs.features import FEATURE_NAMES
 
 _NUMBER_SQL = quote(NUMBER.pattern)
 
@@ -203,8 +207,9 @@ def _session_dwell(condition: SessionDwell, alias: str) -> str:
 def compile_condition(condition: Condition | None, alias: str) -> str:
     """Return SQL that is TRUE exactly when ``condition`` holds on row ``alias`` (never NULL).
 
-    The row has the columns ``line`` and ``ts_ms``, and ``session_start_ms`` when the condition
-    uses session dwell.
+    The row has the columns ``line`` and ``ts_ms``, ``session_start_ms`` when the condition
+    uses session dwell, ``profile`` when it reads profile fields and ``score`` when it has a
+    score condition.
     """
     if condition is None:
         return "TRUE"
@@ -227,8 +232,10 @@ def compile_condition(condition: Condition | None, alias: str) -> str:
         return _store_distance(condition, alias)
     if isinstance(condition, SessionDwell):
         return _session_dwell(condition, alias)
+    if isinstance(condition, Score):
+        return f"COALESCE({alias}.score >= {_double(condition.score.gte)}, FALSE)"
     key = next(iter(type(condition).model_fields))
-    msg = f"'{key}' conditions need the scoring stage"
+    msg = f"'{key}' conditions are not supported here"
     raise UnsupportedConditionError(msg)
 
 
@@ -254,18 +261,18 @@ def _decision_select(rule: Rule, trigger_time_ms: str, explanation: str) -> str:
         payload = f"MAP[{pairs}]"
     else:
         payload = "CAST(NULL AS MAP<STRING, STRING>)"
-    return f"""  {DECISION_SCHEMA_VERSION},
-  SUBSTR(SHA256({key}), 1, 32),
-  a.customer_key,
-  {quote(rule.id)},
-  {rule.version},
-  {quote(STATUS_FIRED)},
-  {utc(trigger_time_ms)},
-  {trigger_time_ms},
-  {quote(rule.output.action)},
-  ARRAY[{channels}],
-  {payload},
-  {explanation}"""
+    return f"""  {DECISION_SCHEMA_VERSION} AS schema_version,
+  SUBSTR(SHA256({key}), 1, 32) AS decision_id,
+  a.customer_key AS customer_id,
+  {quote(rule.id)} AS rule_id,
+  {rule.version} AS rule_version,
+  {quote(STATUS_FIRED)} AS status,
+  {utc(trigger_time_ms)} AS trigger_time,
+  {trigger_time_ms} AS trigger_time_ms,
+  {quote(rule.output.action)} AS action,
+  ARRAY[{channels}] AS channels,
+  {payload} AS payload,
+  {explanation} AS explanation"""
 
 
 MARK = "\x00"
@@ -289,6 +296,7 @@ def _concat(template: str, values: list[str]) -> str:
 
 
 def _insert(
+    scored: bool,
     rule: Rule,
     kind: str,
     source: str,
@@ -312,28 +320,36 @@ def _insert(
         f"ROW({quote(kind)}, {summary}, a.event_id, a.event_type, {utc('a.ts_ms')}, "
         f"{window}, {absent})"
     )
+    conditions = compile_condition(rule.conditions, "a")
+    anchor = ""
+    if scored:
+        # The scoring stage reads the anchor; rules with a score condition are decided there.
+        anchor = ",\n  a.line, a.ts_ms, a.event_type, a.profile, a.session_start_ms"
+        if uses_score(rule.conditions):
+            conditions = "TRUE"
     return f"""SELECT
-{_decision_select(rule, trigger_time, explanation)}
+{_decision_select(rule, trigger_time, explanation)}{anchor}
 FROM {source}
-WHERE {where}{compile_condition(rule.conditions, "a")}"""
+WHERE {where}{conditions}"""
 
 
 ANCHOR = ["a.event_type", "a.event_id", utc("a.ts_ms")]
 
 
-def _event_insert(rule: Rule, trigger: EventTrigger, source: tuple[str, str]) -> str:
+def _event_insert(rule: Rule, trigger: EventTrigger, source: Source) -> str:
     summary = _concat(event_summary(MARK, MARK, MARK), ANCHOR)
     return _insert(
+        source.scored,
         rule,
         "event",
-        f"{source[0]} a",
+        f"{source.table} a",
         summary,
         None,
         where=f"{_pattern(trigger.on, 'a')} AND ",
     )
 
 
-def _absence_insert(rule: Rule, trigger: AbsenceTrigger, source: tuple[str, str]) -> str:
+def _absence_insert(rule: Rule, trigger: AbsenceTrigger, source: Source) -> str:
     window_ms = parse_duration_ms(trigger.within)
     deadline = f"a.ts_ms + {window_ms}"
     summary = _concat(absence_summary(trigger, MARK, MARK, MARK), ANCHOR)
@@ -348,7 +364,7 @@ def _absence_insert(rule: Rule, trigger: AbsenceTrigger, source: tuple[str, str]
             f"({stoppers} OR ({_pattern(trigger.anchor, 'b')} "
             "AND (b.ts_ms > a.ts_ms OR b.event_id > a.event_id)))"
         )
-    events = source[0]
+    events = source.table
     joined = f"""{events} a
 LEFT JOIN {events} b
   ON a.customer_key = b.customer_key
@@ -356,6 +372,7 @@ LEFT JOIN {events} b
   AND {stoppers}"""
     where = f"{_pattern(trigger.anchor, 'a')}{anchored}\n  AND b.event_id IS NULL\n  AND "
     return _insert(
+        source.scored,
         rule,
         "absence",
         joined,
@@ -367,23 +384,37 @@ LEFT JOIN {events} b
     )
 
 
+class Source(NamedTuple):
+    """What a rule's SELECT reads.
+
+    The events table, its extra columns, and whether the decisions go on to the scoring stage
+    (which needs the anchor's columns, and decides the rules with a score condition itself).
+    """
+
+    table: str
+    extra: str
+    scored: bool = False
+
+
 SESSION_COLUMNS = ", session_start_ms"
 PROFILE_COLUMNS = ", session_start_ms, profile"
 
 
-def _events(rule: Rule, with_profile: bool) -> tuple[str, str]:
-    """Return the events table a rule reads, and its extra columns (session start, profile)."""
+def _events(rule: Rule, scored: bool) -> Source:
+    """Return what a rule reads (see :class:`Source`)."""
     conditions = _conditions(rule)
-    if with_profile or any(uses_profile(c) for c in conditions):
-        return EVENTS_PROFILE, PROFILE_COLUMNS
+    if scored or any(uses_profile(c) for c in conditions):
+        return Source(EVENTS_PROFILE, PROFILE_COLUMNS, scored)
     if any(uses_session(c) for c in conditions):
-        return EVENTS_CONTEXT, SESSION_COLUMNS
-    return EVENTS, ""
+        return Source(EVENTS_CONTEXT, SESSION_COLUMNS)
+    return Source(EVENTS, "")
 
 
 def _conditions(node: object) -> list[Condition]:
     """Return every condition tree in a rule (rule conditions and pattern ``where``s)."""
-    if isinstance(node, Predicate | LocalTime | StoreDistance | SessionDwell | All | Any_ | Not):
+    if isinstance(
+        node, Predicate | LocalTime | StoreDistance | SessionDwell | Score | All | Any_ | Not
+    ):
         return [node]
     if isinstance(node, BaseModel):
         return [c for name in type(node).model_fields for c in _conditions(getattr(node, name))]
@@ -422,13 +453,13 @@ def _anchor_columns(key: str, extra: str) -> str:
     )
 
 
-def _inactivity_insert(rule: Rule, trigger: InactivityTrigger, source: tuple[str, str]) -> str:
+def _inactivity_insert(rule: Rule, trigger: InactivityTrigger, source: Source) -> str:
     gap = parse_duration_ms(trigger.gap)
     delay = parse_duration_ms(trigger.delay) if trigger.delay != "0ms" else 0
     # The session's last event, chosen without arrival order: the greatest key of
     # (timestamp, event_id, NUL, raw record); NUL sorts below every character, so the key orders
     # like (ts, event_id, raw), and the ingest rejects ids that contain it.
-    events, extra = source
+    events, extra = source.table, source.extra
     prefix = "LPAD(CAST(ts_ms AS STRING), 15, '0'), event_id"
     last_key = f"MAX({_anchor_key(prefix, extra)})"
     during = "1"
@@ -447,6 +478,7 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger, source: tuple[str
   FROM ({last}) l"""
     summary = _concat(inactivity_summary(trigger, MARK, MARK, MARK), ANCHOR)
     return _insert(
+        source.scored,
         rule,
         "inactivity",
         f"({anchored}) a",
@@ -456,9 +488,9 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger, source: tuple[str
     )
 
 
-def _count_insert(rule: Rule, trigger: CountTrigger, source: tuple[str, str]) -> str:
+def _count_insert(rule: Rule, trigger: CountTrigger, source: Source) -> str:
     window = parse_duration_ms(trigger.within)
-    events, extra = source
+    events, extra = source.table, source.extra
     groups = [field_text(f, "line") for f in trigger.group_by]
     group_columns = "".join(f", {g} AS g{i}" for i, g in enumerate(groups))
     group_by = "".join(f", {g}" for g in groups)
@@ -486,10 +518,10 @@ def _count_insert(rule: Rule, trigger: CountTrigger, source: tuple[str, str]) ->
     summary = _concat(
         count_summary(trigger, MARK, MARK, MARK, MARK), [*ANCHOR, "CAST(a.c_at AS STRING)"]
     )
-    return _insert(rule, "count", f"({anchored}) a", summary, window)
+    return _insert(source.scored, rule, "count", f"({anchored}) a", summary, window)
 
 
-def _sequence_insert(rule: Rule, trigger: SequenceTrigger, source: tuple[str, str]) -> str:
+def _sequence_insert(rule: Rule, trigger: SequenceTrigger, source: Source) -> str:
     within = parse_duration_ms(trigger.within)
     variables = sequence_variables(trigger)
     names = [f"S{step}_{repetition}" for step, repetition in variables]
@@ -515,7 +547,7 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger, source: tuple[str, st
     # the steps; Z<i>*? is reluctant, so every step is taken as early as it can be.
     # (Flink wants each pattern variable once, hence one filler per gap: Z0, Z1, ...)
     pattern = names[0] + "".join(f" Z{i}*? {name}" for i, name in enumerate(names[1:]))
-    events, extra = source
+    events, extra = source.table, source.extra
     carried = "".join(
         f",\n        LAST({last}.{column}) AS {column}" for column in extra.split(", ")[1:]
     )
@@ -544,10 +576,10 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger, source: tuple[str, st
         sequence_summary(trigger, (MARK,) * 3, (MARK,) * 3),
         [*ANCHOR, "a.first_type", "a.first_id", utc("a.first_ts_ms")],
     )
-    return _insert(rule, "sequence", f"({matched}) a", summary, within)
+    return _insert(source.scored, rule, "sequence", f"({matched}) a", summary, within)
 
 
-def _recency_insert(rule: Rule, trigger: RecencyTrigger, source: tuple[str, str]) -> str:
+def _recency_insert(rule: Rule, trigger: RecencyTrigger, source: Source) -> str:
     spec = trigger.since_last
     kinds = (spec.event,) if isinstance(spec.event, str) else tuple(spec.event)
     history_types = ", ".join(quote(k) for k in kinds)
@@ -560,7 +592,7 @@ def _recency_insert(rule: Rule, trigger: RecencyTrigger, source: tuple[str, str]
         holds = f"(a.last_ms IS NOT NULL AND a.ts_ms - a.last_ms <= {bound_ms})"
     # RANGE (not ROWS) so that events in the same millisecond are all in the history: the
     # result does not depend on their arrival order.
-    events, extra = source
+    events, extra = source.table, source.extra
     with_history = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra},
       MAX(CASE WHEN event_type IN ({history_types}) THEN ts_ms END) OVER (
         PARTITION BY customer_key ORDER BY ts
@@ -572,15 +604,17 @@ def _recency_insert(rule: Rule, trigger: RecencyTrigger, source: tuple[str, str]
     )
     summary = _concat(recency_summary(trigger, (MARK,) * 3, MARK), [*ANCHOR, last_text])
     where = f"{_pattern(trigger.on, 'a')} AND {holds}\n  AND "
-    return _insert(rule, "recency", f"({with_history}) a", summary, bound_ms, where=where)
+    return _insert(
+        source.scored, rule, "recency", f"({with_history}) a", summary, bound_ms, where=where
+    )
 
 
-def _trend_insert(rule: Rule, trigger: TrendTrigger, source: tuple[str, str]) -> str:
+def _trend_insert(rule: Rule, trigger: TrendTrigger, source: Source) -> str:
     window = parse_duration_ms(trigger.window)
     half = window // 2
     # Flink computes one frame per OVER, so the two counts are nested; RANGE frames include both
     # ends and every event of the same millisecond.
-    events, extra = source
+    events, extra = source.table, source.extra
     recent = f"""SELECT customer_key, event_id, event_type, ts, ts_ms, line{extra},
       COUNT(*) OVER (PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN {interval(half)} PRECEDING AND CURRENT ROW) AS recent
@@ -595,10 +629,10 @@ def _trend_insert(rule: Rule, trigger: TrendTrigger, source: tuple[str, str]) ->
         [*ANCHOR, "CAST(a.recent AS STRING)", "CAST(a.previous AS STRING)"],
     )
     where = f"a.recent >= {trigger.min_recent} AND a.recent > a.previous\n  AND "
-    return _insert(rule, "trend", f"({both}) a", summary, window, where=where)
+    return _insert(source.scored, rule, "trend", f"({both}) a", summary, window, where=where)
 
 
-_COMPILERS: dict[type, Callable[[Rule, Any, tuple[str, str]], str]] = {
+_COMPILERS: dict[type, Callable[[Rule, Any, Source], str]] = {
     EventTrigger: _event_insert,
     AbsenceTrigger: _absence_insert,
     InactivityTrigger: _inactivity_insert,
@@ -609,14 +643,24 @@ _COMPILERS: dict[type, Callable[[Rule, Any, tuple[str, str]], str]] = {
 }
 
 
-def compile_select(rule: Rule, *, with_profile: bool = False) -> str:
-    """Return the SELECT of ``rule``'s decisions; raise RuleCompileError if it is unsupported.
+PROPENSITY_FUNCTION = "jt_propensity"
+"""The scoring UDF's name in the job's SQL (``udfs/scoring.py``)."""
 
-    ``with_profile`` makes the rule read the profiled events even if its conditions do not,
-    so that its decisions carry the anchor's profile (the scoring stage reads it).
+
+def compile_select(rule: Rule, *, scored: bool = False) -> str:
+    """Return the SELECT of ``rule``'s candidate decisions; raise RuleCompileError if unsupported.
+
+    ``scored`` makes the rule read the profiled events and carry its anchor's columns, for the
+    scoring stage of :func:`compile_rules`.
     """
     try:
-        source = _events(rule, with_profile)
+        if any(uses_score(c) for c in _conditions(rule.trigger)):
+            msg = "score conditions go in the rule's conditions, not in an event pattern"
+            raise UnsupportedConditionError(msg)
+        if uses_score(rule.conditions) and not scored:
+            msg = "it has a score condition: run the job with a model (--model)"
+            raise UnsupportedConditionError(msg)
+        source = _events(rule, scored)
         return _COMPILERS[type(rule.trigger)](rule, rule.trigger, source)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
@@ -624,15 +668,56 @@ def compile_select(rule: Rule, *, with_profile: bool = False) -> str:
 
 
 def compile_rule(rule: Rule) -> str:
-    """Return the INSERT that runs ``rule`` alone (``explain`` prints it)."""
-    return f"INSERT INTO {DECISIONS_SINK}\n{compile_select(rule)}"
+    """Return the INSERT that runs ``rule`` alone, without a model (``explain`` prints it)."""
+    return compile_rules([rule])
 
 
-def compile_rules(rules: Sequence[Rule]) -> str:
+_DECISION_COLUMNS = (
+    "schema_version, decision_id, customer_id, rule_id, rule_version, status, trigger_time, "
+    "trigger_time_ms, action, channels, payload, explanation"
+)
+
+
+def compile_rules(rules: Sequence[Rule], *, model_version: str | None = None) -> str:
     """Return ONE INSERT of every rule's decisions: a UNION ALL into a single sink.
 
     One sink, not one per rule: Kafka's exactly-once sink needs a transactional-id prefix per
     sink instance, and one writer per sink keeps output files and transactions few.
+
+    With a model (``model_version``), the candidates of every rule go through the scoring UDF
+    (Arrow batches of the small candidate stream), then the rules with a score condition are
+    decided on the scored candidates; every decision carries the score, the model version and
+    the features. Without one, those columns are NULL.
     """
-    selects = [f"(\n{compile_select(rule)}\n)" for rule in rules]
-    return f"INSERT INTO {DECISIONS_SINK}\n" + "\nUNION ALL\n".join(selects)
+    scored = model_version is not None
+    union = "\nUNION ALL\n".join(f"(\n{compile_select(r, scored=scored)}\n)" for r in rules)
+    if not scored:
+        return f"""INSERT INTO {DECISIONS_SINK}
+SELECT {_DECISION_COLUMNS},
+  CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS {FEATURES_SQL_TYPE})
+FROM (
+{union}
+) u"""
+    assert model_version is not None
+    features = ", ".join(f"g.s.`{name}`" for name in FEATURE_NAMES)
+    gated = [r for r in rules if uses_score(r.conditions)]
+    gates = " OR ".join(
+        f"(g.rule_id = {quote(r.id)} AND {compile_condition(r.conditions, 'g')})" for r in gated
+    )
+    where = "TRUE"
+    if gated:
+        others = ", ".join(quote(r.id) for r in gated)
+        where = f"g.rule_id NOT IN ({others}) OR {gates}"
+    return f"""INSERT INTO {DECISIONS_SINK}
+SELECT {_DECISION_COLUMNS},
+  g.score, {quote(model_version)}, CAST(ROW({features}) AS {FEATURES_SQL_TYPE})
+FROM (
+  SELECT c.*, c.s.score AS score
+  FROM (
+    SELECT u.*, {PROPENSITY_FUNCTION}(u.profile, u.event_type, u.ts_ms) AS s
+    FROM (
+{union}
+    ) u
+  ) c
+) g
+WHERE {where}"""

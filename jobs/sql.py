@@ -22,6 +22,7 @@ from journey_triggers import events as ev
 from journey_triggers.config import JobConfig
 from journey_triggers.semantics import profile as pf
 from journey_triggers.semantics.conditions import NUMBER
+from udfs.features import FEATURE_NAMES
 
 SOURCE = "jt_source"
 CLASSIFIED = "jt_classified"
@@ -451,8 +452,13 @@ FROM (
 ) p"""
 
 
+FEATURES_SQL_TYPE = "ROW<" + ", ".join(f"`{name}` DOUBLE" for name in FEATURE_NAMES) + ">"
+"""The features ROW that decisions carry (NULL without a model)."""
+
+
 def _decision_columns() -> str:
-    return """  `schema_version` INT,
+    return (
+        """  `schema_version` INT,
   `decision_id` STRING,
   `customer_id` STRING,
   `rule_id` STRING,
@@ -465,7 +471,12 @@ def _decision_columns() -> str:
   `payload` MAP<STRING, STRING>,
   `explanation` ROW<
     `kind` STRING, `summary` STRING, `anchor_event_id` STRING, `anchor_event_type` STRING,
-    `anchor_time` STRING, `window` STRING, `absent_event_types` ARRAY<STRING>>"""
+    `anchor_time` STRING, `window` STRING, `absent_event_types` ARRAY<STRING>>,
+  `score` DOUBLE,
+  `model_version` STRING,
+  `features` """
+        + FEATURES_SQL_TYPE
+    )
 
 
 def _dead_letter_columns() -> str:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jobs import sql
-from jobs.compile import RuleCompileError, compile_rules, compile_select
+from jobs.compile import PROPENSITY_FUNCTION, RuleCompileError, compile_rules, compile_select
 from jobs.specs import (
     START_MODES,
     DiscardSinkSpec,
@@ -31,7 +31,7 @@ from jobs.specs import (
     SinkSpec,
     SourceSpec,
 )
-from journey_triggers.config import EXECUTION_MODES, JobConfig
+from journey_triggers.config import EXECUTION_MODES, SCORING_UDFS, JobConfig
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import ConfigError, JourneyTriggersError
 from journey_triggers.rules.loader import RuleFileError, load_rules
@@ -99,7 +99,16 @@ def build_pipeline(
     statement_set.add_insert_sql(sql.late_insert(config))
     if config.profile_snapshots:
         statement_set.add_insert_sql(sql.profiles_insert())
-    statement_set.add_insert_sql(compile_rules(config.active_rules()))
+    model_version = None
+    if config.model_path is not None:
+        from udfs.model import read_model
+        from udfs.scoring import pandas_propensity, row_propensity
+
+        content, model = read_model(config.model_path)
+        make = pandas_propensity if config.scoring_udf == "pandas" else row_propensity
+        t_env.create_temporary_function(PROPENSITY_FUNCTION, make(content))
+        model_version = model.version
+    statement_set.add_insert_sql(compile_rules(config.active_rules(), model_version=model_version))
     return statement_set
 
 
@@ -186,6 +195,20 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="rule file or directory of *.yaml rule files (repeatable); without it the "
         "built-in cart-abandonment rule runs",
     )
+    io.add_argument(
+        "--model",
+        metavar="PATH",
+        help="propensity model file (from `journey-triggers train`): every decision is scored "
+        "and carries the score, the model version and its features; rules may use score "
+        "conditions. A missing or corrupt file is an error at start",
+    )
+    io.add_argument(
+        "--scoring-udf",
+        choices=SCORING_UDFS,
+        default="pandas",
+        help="pandas: vectorized over Arrow batches (default); row: one Python call per "
+        "candidate, the benchmark's baseline",
+    )
     timing.add_argument(
         "--abandonment-window",
         default="15m",
@@ -235,8 +258,11 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_job_rules(paths: Sequence[str]) -> tuple[Rule, ...]:
-    """Load rule files and check that every enabled rule compiles; errors name file:line."""
+def load_job_rules(paths: Sequence[str], *, scored: bool = False) -> tuple[Rule, ...]:
+    """Load rule files and check that every enabled rule compiles; errors name file:line.
+
+    ``scored``: the job runs with a model, so rules may have score conditions.
+    """
     if not paths:
         return ()
     try:
@@ -248,7 +274,7 @@ def load_job_rules(paths: Sequence[str]) -> tuple[Rule, ...]:
         if not item.rule.enabled:
             continue
         try:
-            compile_select(item.rule)
+            compile_select(item.rule, scored=scored)
         except RuleCompileError as err:
             problems.append(f"{item.path}:{item.line}: {err}")
     if problems:
@@ -261,8 +287,14 @@ def load_job_rules(paths: Sequence[str]) -> tuple[Rule, ...]:
 
 def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobConfig]:
     """Turn parsed flags into the job's source, sink and config; raise ConfigError if invalid."""
+    if args.model is not None:
+        from udfs.model import read_model
+
+        read_model(args.model)  # a missing or corrupt model is an error now, not in a worker
     config = JobConfig(
-        rules=load_job_rules(args.rules),
+        rules=load_job_rules(args.rules, scored=args.model is not None),
+        model_path=args.model,
+        scoring_udf=args.scoring_udf,
         out_of_orderness_ms=parse_duration_ms(
             args.out_of_orderness, what="--out-of-orderness", allow_zero=True
         ),

@@ -1,4 +1,4 @@
-"""The ``journey-triggers`` command line: demo, broker, generate, run."""
+"""The ``journey-triggers`` command line: demo, broker, generate, validate, train, run, ..."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def _cmd_test_rules(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from jobs.compile import RuleCompileError, compile_rule
+    from jobs.compile import RuleCompileError, compile_rules
     from journey_triggers.config import JobConfig
     from journey_triggers.rules.loader import RuleFileError, load_rules
 
@@ -170,8 +170,13 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(loaded)) or "none"
         msg = f"no rule '{args.rule_id}' in {', '.join(args.rules)} (rules: {known})"
         raise ConfigError(msg)
+    model_version = None
+    if args.model is not None:
+        from udfs.model import read_model
+
+        model_version = read_model(args.model)[1].version
     try:
-        insert = compile_rule(item.rule)
+        insert = compile_rules([item.rule], model_version=model_version)
     except RuleCompileError as err:
         msg = f"{item.path}:{item.line}: {err}"
         raise ConfigError(msg) from err
@@ -182,13 +187,82 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         from jobs.specs import FileSinkSpec, FileSourceSpec
         from jobs.triggers_job import build_pipeline, create_table_env
 
-        config = JobConfig(rules=(item.rule,))
+        config = JobConfig(rules=(item.rule,), model_path=args.model)
         t_env = create_table_env(config)
         statements = build_pipeline(
             t_env, FileSourceSpec("/dev/null"), FileSinkSpec("/tmp/jt-explain"), config
         )
         print()
         print(statements.explain())
+    return 0
+
+
+def _history_records(args: argparse.Namespace) -> list[tuple[int, str]]:
+    """Return ``(partition, raw record)`` pairs of the training history, in arrival order."""
+    if args.input_file:
+        try:
+            with open(args.input_file, encoding="utf-8", errors="replace") as lines:
+                return [(0, line.rstrip("\r\n")) for line in lines]
+        except OSError as err:
+            msg = f"{args.input_file}: cannot read the history: {err.strerror or err}"
+            raise ConfigError(msg) from err
+    if args.bootstrap_servers:
+        from journey_triggers.kafka_io import consume_raw
+
+        return consume_raw(args.bootstrap_servers, args.topic)
+    msg = "give --input-file or --bootstrap-servers with --topic"
+    raise ConfigError(msg)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from journey_triggers.durations import parse_duration_ms
+    from journey_triggers.training import examples, fit, read_history
+    from udfs.model import dump_model, load_model_bytes
+
+    started = time.monotonic()
+    horizon_ms = parse_duration_ms(args.horizon, what="--horizon")
+    history = read_history(
+        _history_records(args),
+        parse_duration_ms(args.out_of_orderness, what="--out-of-orderness", allow_zero=True),
+    )
+    data = examples(
+        history.events,
+        horizon_ms,
+        identity_window_ms=parse_duration_ms(
+            args.identity_window, what="--identity-window", allow_zero=True
+        ),
+    )
+    trained = fit(data, holdout=args.holdout, seed=args.seed)
+    source = args.input_file or f"{args.bootstrap_servers}/{args.topic}"
+    content = dump_model(
+        trained.classifier,
+        {
+            "source": source,
+            "events": len(history.events),
+            "rejected": history.rejected,
+            "late": history.late,
+            "horizon": args.horizon,
+            "metrics": trained.metrics,
+        },
+    )
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(content)
+    model = load_model_bytes(content, str(output))
+    summary = {
+        "model": str(output),
+        "model_version": model.version,
+        "events": len(history.events),
+        "rejected": history.rejected,
+        "rejected_reasons": history.rejected_reasons,
+        "late": history.late,
+        **trained.metrics,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -284,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("rule_id", metavar="RULE", help="id of the rule to explain")
     explain.add_argument(
+        "--model",
+        metavar="PATH",
+        help="compile with the scoring stage of this model (needed for score conditions)",
+    )
+    explain.add_argument(
         "--rules",
         action="append",
         required=True,
@@ -292,6 +371,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--plan", action="store_true", help="also print the Flink job plan")
     explain.set_defaults(func=_cmd_explain)
+
+    train = commands.add_parser(
+        "train",
+        help="train the purchase-propensity model from historical events",
+        description="Read historical events (a JSON-lines file or a Kafka topic), build one "
+        "example per moment with the job's own feature definition, fit a gradient-boosting "
+        "model on the earlier examples, report ROC AUC on the later ones (a time-based "
+        "holdout), and write the model file, versioned by its content hash.",
+    )
+    train.add_argument("--input-file", help="history as JSON lines (one raw event per line)")
+    train.add_argument("--bootstrap-servers", help="read the history from Kafka instead")
+    train.add_argument("--topic", default="events", help="topic to read (default: events)")
+    train.add_argument("--output", required=True, help="where to write the model file")
+    train.add_argument(
+        "--horizon",
+        default="24h",
+        help="label: the customer purchases within this long after the moment (default: 24h)",
+    )
+    train.add_argument(
+        "--holdout",
+        type=float,
+        default=0.2,
+        help="share of the latest examples held out for ROC AUC (default: 0.2)",
+    )
+    train.add_argument(
+        "--out-of-orderness",
+        default="10s",
+        help="late events are left out, as the job leaves them out (default: 10s)",
+    )
+    train.add_argument(
+        "--identity-window",
+        default="0ms",
+        help="identity stitching window; use the job's (default: 0ms)",
+    )
+    train.add_argument("--seed", type=int, default=0, help="model random seed (default: 0)")
+    train.set_defaults(func=_cmd_train)
 
     run = commands.add_parser(
         "run",

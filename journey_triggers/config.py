@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from journey_triggers.rules.model import Rule
 
 EXECUTION_MODES = ("process", "thread")
+SCORING_UDFS = ("pandas", "row")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,12 @@ class JobConfig:
     """PyFlink's Python worker mode for Python operators: ``process`` or ``thread``."""
     flink_conf: dict[str, str] = field(default_factory=dict)
     """Extra Flink configuration, e.g. ``state.backend.type: rocksdb``."""
+    model_path: str | None = None
+    """The propensity model file (``journey-triggers train`` makes one); ``None`` runs without
+    scoring, and decisions carry no score."""
+    scoring_udf: str = "pandas"
+    """``pandas`` (vectorized, Arrow batches) or ``row`` (one Python call per candidate: the
+    benchmark's baseline)."""
     rules: tuple[Rule, ...] = ()
     """Rules to run (enabled ones); empty runs the built-in cart-abandonment rule."""
 
@@ -88,6 +95,9 @@ class JobConfig:
             raise ConfigError(msg)
         if self.checkpoint_interval_ms <= 0:
             msg = f"checkpoint interval must be > 0 ms, got {self.checkpoint_interval_ms}"
+            raise ConfigError(msg)
+        if self.scoring_udf not in SCORING_UDFS:
+            msg = f"scoring UDF must be one of {', '.join(SCORING_UDFS)}, got {self.scoring_udf!r}"
             raise ConfigError(msg)
         if self.python_execution_mode not in EXECUTION_MODES:
             msg = (

@@ -41,6 +41,11 @@ class Decision:
     payload: dict[str, str | None] | None
     """Fields copied from the anchor event as text; ``None`` when the rule has no payload."""
     explanation: dict[str, Any]
+    score: float | None = None
+    """Purchase propensity of the anchor's moment, when the job runs with a model."""
+    model_version: str | None = None
+    features: dict[str, float] | None = None
+    """The model's inputs (``udfs/features.py``), when the job runs with a model."""
 
     def to_record(self) -> dict[str, Any]:
         """Return the decision as the JSON object the job writes."""
@@ -57,4 +62,7 @@ class Decision:
             "channels": self.channels,
             "payload": self.payload,
             "explanation": self.explanation,
+            "score": self.score,
+            "model_version": self.model_version,
+            "features": self.features,
         }

@@ -76,6 +76,11 @@ class Event:
     """The first event time of the event's session (see ``semantics.context``), once known."""
     profile: dict[str, Any] | None = field(default=None, hash=False, compare=False, repr=False)
     """The customer's profile as of this event (see ``semantics.profile``), once known."""
+    score: float | None = field(default=None, hash=False, compare=False, repr=False)
+    """The propensity model's score of this moment, when a model is in use."""
+    features: dict[str, float] | None = field(default=None, hash=False, compare=False, repr=False)
+    """The model's features of this moment (``udfs/features.py``), when a model is in use."""
+    model_version: str | None = field(default=None, hash=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from journey_triggers.errors import ConfigError
+
 
 def produce(
     bootstrap_servers: str,
@@ -135,6 +137,45 @@ def _read(
                 break
             if expected is None and time.monotonic() - last > idle_timeout_s:
                 break
+        return records
+    finally:
+        consumer.close()
+
+
+def consume_raw(
+    bootstrap_servers: str, topic: str, *, idle_timeout_s: float = 5.0
+) -> list[tuple[int, str]]:
+    """Read every record of ``topic`` from the beginning as ``(partition, text)`` pairs.
+
+    Each partition's records keep their order. Reading stops after ``idle_timeout_s`` without a
+    record (the local broker's end offsets are not reliable; see :func:`consume_json`). Bytes
+    that are not UTF-8 are replaced, so the validator rejects the record instead of the reader.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=500,
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            msg = f"topic {topic!r} does not exist at {bootstrap_servers}"
+            raise ConfigError(msg)
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        records: list[tuple[int, str]] = []
+        last = time.monotonic()
+        while time.monotonic() - last < idle_timeout_s:
+            for tp, messages in consumer.poll(timeout_ms=500).items():
+                for message in messages:
+                    text = (message.value or b"").decode("utf-8", errors="replace")
+                    records.append((tp.partition, text))
+                    last = time.monotonic()
         return records
     finally:
         consumer.close()

@@ -38,6 +38,7 @@ from journey_triggers.rules.model import (
     LocalTime,
     Not,
     Predicate,
+    Score,
     SessionDwell,
     StoreDistance,
 )
@@ -165,8 +166,13 @@ def evaluate(condition: Condition | None, event: Event) -> bool:
         return _store_distance(condition, event)
     if isinstance(condition, SessionDwell):
         return _session_dwell(condition, event)
+    if isinstance(condition, Score):
+        if event.score is None:
+            msg = "score conditions need a model (--model)"
+            raise UnsupportedConditionError(msg)
+        return event.score >= condition.score.gte
     key = next(iter(type(condition).model_fields))
-    msg = f"'{key}' conditions need the scoring stage"
+    msg = f"'{key}' conditions are not supported here"
     raise UnsupportedConditionError(msg)
 
 
@@ -185,6 +191,11 @@ def _uses(condition: Condition | None, leaf: Callable[[Condition], bool]) -> boo
 def uses_session(condition: Condition | None) -> bool:
     """Return whether a condition tree has a session_dwell condition."""
     return _uses(condition, lambda c: isinstance(c, SessionDwell))
+
+
+def uses_score(condition: Condition | None) -> bool:
+    """Return whether a condition tree has a score condition."""
+    return _uses(condition, lambda c: isinstance(c, Score))
 
 
 def uses_profile(condition: Condition | None) -> bool:

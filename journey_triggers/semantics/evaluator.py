@@ -68,6 +68,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from journey_triggers.decisions import STATUS_FIRED, Decision, decision_id
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
 from journey_triggers.events import Event, format_timestamp_ms
@@ -88,6 +90,8 @@ from journey_triggers.semantics.conditions import (
 )
 from journey_triggers.semantics.identity import resolve_identities
 from journey_triggers.semantics.profile import with_profiles
+from udfs.features import FEATURE_NAMES, feature_vector
+from udfs.model import PropensityModel
 
 
 def matches(pattern: EventPattern, event: Event) -> bool:
@@ -122,6 +126,9 @@ def _decision(
         }
         or None,
         explanation=explanation,
+        score=anchor.score,
+        model_version=anchor.model_version,
+        features=anchor.features,
     )
 
 
@@ -525,15 +532,40 @@ def with_session_starts(events: Sequence[Event]) -> list[Event]:
 
 
 def evaluate_rules(
-    rules: Iterable[Rule], events: Sequence[Event], *, identity_window_ms: int = 0
+    rules: Iterable[Rule],
+    events: Sequence[Event],
+    *,
+    identity_window_ms: int = 0,
+    model: PropensityModel | None = None,
 ) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id.
 
-    Identities are stitched first (``semantics.identity``) with the given window.
+    Identities are stitched first (``semantics.identity``) with the given window, then every
+    event gets its session start and profile. With a ``model``, every event is scored as a
+    moment (``udfs/features.py``), and decisions carry their anchor's score and features.
     """
     events = with_profiles(with_session_starts(resolve_identities(events, identity_window_ms)))
+    if model is not None:
+        events = with_scores(events, model)
     decisions: list[Decision] = []
     for rule in rules:
         if rule.enabled:
             decisions += _EVALUATORS[type(rule.trigger)](rule, rule.trigger, events)
     return sorted(decisions, key=lambda d: (d.decision_id, d.rule_id))
+
+
+def with_scores(events: Sequence[Event], model: PropensityModel) -> list[Event]:
+    """Return profiled ``events`` with their features, score and the model's version set."""
+    if not events:
+        return []
+    matrix = [feature_vector(e.profile or {}, e.event_type, e.ts_ms) for e in events]
+    scores = model.predict(np.array(matrix, dtype=np.float64)).tolist()
+    return [
+        replace(
+            event,
+            score=score,
+            model_version=model.version,
+            features=dict(zip(FEATURE_NAMES, row, strict=True)),
+        )
+        for event, row, score in zip(events, matrix, scores, strict=True)
+    ]

@@ -122,12 +122,42 @@ SCORE_RULE = (
 )
 
 
-def test_rules_flag_refuses_rules_that_need_a_later_stage_naming_file_and_line(tmp_path):
+def test_rules_flag_refuses_score_rules_without_a_model_naming_file_and_line(tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text(SCORE_RULE)
     with pytest.raises(ConfigError) as info:
         job_from_args(_job_args("--input-file", "x", "--output-dir", "y", "--rules", str(rules)))
-    assert f"{rules}:3: rule 'hot': 'score' conditions need the scoring stage" in str(info.value)
+    assert (
+        f"{rules}:3: rule 'hot': it has a score condition: run the job with a model (--model)"
+        in str(info.value)
+    )
+
+
+def test_model_flag_refuses_a_missing_model_at_start(tmp_path):
+    from udfs.model import ModelError
+
+    missing = tmp_path / "nope.model"
+    with pytest.raises(ModelError, match=f"{missing}: cannot read the model file"):
+        job_from_args(_job_args("--input-file", "x", "--output-dir", "y", "--model", str(missing)))
+
+
+def test_state_ttl_and_identity_window_reach_the_config():
+    _, _, config = job_from_args(
+        _job_args(
+            "--input-file",
+            "x",
+            "--output-dir",
+            "y",
+            "--state-ttl",
+            "30d",
+            "--identity-window",
+            "20m",
+            "--profile-snapshots",
+        )
+    )
+    assert config.state_ttl_ms == 30 * 86_400_000
+    assert config.identity_window_ms == 20 * 60_000
+    assert config.profile_snapshots
 
 
 def test_rules_flag_loads_every_enabled_rule_of_the_standard_pack():
@@ -183,7 +213,7 @@ def test_explain_names_unknown_and_uncompiled_rules(capsys, tmp_path):
     (tmp_path / "score.yaml").write_text(SCORE_RULE)
     assert cli.main(["explain", "hot", "--rules", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "score.yaml:" in err and "'score' conditions need the scoring stage" in err
+    assert "score.yaml:" in err and "it has a score condition: run the job with a model" in err
 
 
 def test_explain_prints_the_context_conditions_as_sql(capsys):
