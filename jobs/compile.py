@@ -13,11 +13,13 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 
 from jobs.sql import (
+    CATALOG,
     DECISIONS_SINK,
     EVENTS,
     EVENTS_CONTEXT,
     EVENTS_PROFILE,
     FEATURES_SQL_TYPE,
+    PRODUCT_SQL_TYPE,
     interval,
     json_is_string,
     json_value,
@@ -296,7 +298,7 @@ def _concat(template: str, values: list[str]) -> str:
 
 
 def _insert(
-    scored: bool,
+    reads: Source,
     rule: Rule,
     kind: str,
     source: str,
@@ -306,6 +308,7 @@ def _insert(
     trigger_time: str = "a.ts_ms",
     where: str = "",
     absent_types: tuple[str, ...] = (),
+    rowtime: str = "a.ts",
 ) -> str:
     """Return the SELECT of a rule's decisions from ``source``, whose anchor rows are ``a``."""
     window = (
@@ -322,11 +325,15 @@ def _insert(
     )
     conditions = compile_condition(rule.conditions, "a")
     anchor = ""
-    if scored:
+    if reads.scored:
         # The scoring stage reads the anchor; rules with a score condition are decided there.
         anchor = ",\n  a.line, a.ts_ms, a.event_type, a.profile, a.session_start_ms"
         if uses_score(rule.conditions):
             conditions = "TRUE"
+    if reads.catalog:
+        # The catalog is joined at the candidate's event time, on the anchor's product.
+        product = field_text("properties.product_id", "a.line")
+        anchor += f",\n  {rowtime} AS rt, {product} AS product_id"
     return f"""SELECT
 {_decision_select(rule, trigger_time, explanation)}{anchor}
 FROM {source}
@@ -339,7 +346,7 @@ ANCHOR = ["a.event_type", "a.event_id", utc("a.ts_ms")]
 def _event_insert(rule: Rule, trigger: EventTrigger, source: Source) -> str:
     summary = _concat(event_summary(MARK, MARK, MARK), ANCHOR)
     return _insert(
-        source.scored,
+        source,
         rule,
         "event",
         f"{source.table} a",
@@ -372,7 +379,7 @@ LEFT JOIN {events} b
   AND {stoppers}"""
     where = f"{_pattern(trigger.anchor, 'a')}{anchored}\n  AND b.event_id IS NULL\n  AND "
     return _insert(
-        source.scored,
+        source,
         rule,
         "absence",
         joined,
@@ -394,20 +401,21 @@ class Source(NamedTuple):
     table: str
     extra: str
     scored: bool = False
+    catalog: bool = False
 
 
 SESSION_COLUMNS = ", session_start_ms"
 PROFILE_COLUMNS = ", session_start_ms, profile"
 
 
-def _events(rule: Rule, scored: bool) -> Source:
+def _events(rule: Rule, scored: bool, catalog: bool) -> Source:
     """Return what a rule reads (see :class:`Source`)."""
     conditions = _conditions(rule)
     if scored or any(uses_profile(c) for c in conditions):
-        return Source(EVENTS_PROFILE, PROFILE_COLUMNS, scored)
+        return Source(EVENTS_PROFILE, PROFILE_COLUMNS, scored, catalog)
     if any(uses_session(c) for c in conditions):
-        return Source(EVENTS_CONTEXT, SESSION_COLUMNS)
-    return Source(EVENTS, "")
+        return Source(EVENTS_CONTEXT, SESSION_COLUMNS, False, catalog)
+    return Source(EVENTS, "", False, catalog)
 
 
 def _conditions(node: object) -> list[Condition]:
@@ -465,26 +473,28 @@ def _inactivity_insert(rule: Rule, trigger: InactivityTrigger, source: Source) -
     during = "1"
     if trigger.while_ is not None:
         during = f"SUM(CASE WHEN {_pattern(trigger.while_, 'e')} THEN 1 ELSE 0 END)"
-    sessions = f"""SELECT customer_key, {last_key} AS last_key, {during} AS during
+    sessions = f"""SELECT customer_key, {last_key} AS last_key, {during} AS during,
+    window_time AS rt
   FROM TABLE(SESSION(TABLE {events} PARTITION BY customer_key, DESCRIPTOR(ts), {interval(gap)})) e
-  GROUP BY customer_key, window_start, window_end"""
-    last = f"""SELECT customer_key,
+  GROUP BY customer_key, window_start, window_end, window_time"""
+    last = f"""SELECT customer_key, rt,
     CAST(SUBSTR(last_key, 1, 15) AS BIGINT) AS ts_ms,
     {_anchor_columns("SUBSTR(last_key, 16)", extra)}
   FROM ({sessions}) s
   WHERE during > 0"""
-    anchored = f"""SELECT customer_key, ts_ms, event_id, line{extra},
+    anchored = f"""SELECT customer_key, ts_ms, event_id, line{extra}, rt,
     JSON_VALUE(line, '$.event_type') AS event_type
   FROM ({last}) l"""
     summary = _concat(inactivity_summary(trigger, MARK, MARK, MARK), ANCHOR)
     return _insert(
-        source.scored,
+        source,
         rule,
         "inactivity",
         f"({anchored}) a",
         summary,
         gap,
         trigger_time=f"a.ts_ms + {gap + delay}",
+        rowtime="a.rt",
     )
 
 
@@ -504,21 +514,21 @@ def _count_insert(rule: Rule, trigger: CountTrigger, source: Source) -> str:
     WHERE {_pattern(trigger.on, "e")}{valued}
     GROUP BY customer_key{group_by}, window_start, window_end, window_time"""
     # 2. The count over [T - within, T] (Flink's RANGE frame includes both ends).
-    counted = f"""SELECT customer_key, ts_ms, cnt, top_key,
+    counted = f"""SELECT customer_key, ts_ms, cnt, top_key, wt,
       SUM(cnt) OVER (PARTITION BY customer_key{partition} ORDER BY wt
         RANGE BETWEEN {interval(window)} PRECEDING AND CURRENT ROW) AS c_at
     FROM ({peers}) p"""
     # 3. The milliseconds whose events bring the count from below at_least to at_least or more.
-    crossing = f"""SELECT customer_key, ts_ms, c_at, {_anchor_columns("top_key", extra)}
+    crossing = f"""SELECT customer_key, ts_ms, c_at, wt, {_anchor_columns("top_key", extra)}
     FROM ({counted}) c
     WHERE c_at >= {trigger.at_least} AND c_at - cnt < {trigger.at_least}"""
-    anchored = f"""SELECT customer_key, ts_ms, c_at, event_id, line{extra},
+    anchored = f"""SELECT customer_key, ts_ms, c_at, wt, event_id, line{extra},
       JSON_VALUE(line, '$.event_type') AS event_type
     FROM ({crossing}) x"""
     summary = _concat(
         count_summary(trigger, MARK, MARK, MARK, MARK), [*ANCHOR, "CAST(a.c_at AS STRING)"]
     )
-    return _insert(source.scored, rule, "count", f"({anchored}) a", summary, window)
+    return _insert(source, rule, "count", f"({anchored}) a", summary, window, rowtime="a.wt")
 
 
 def _sequence_insert(rule: Rule, trigger: SequenceTrigger, source: Source) -> str:
@@ -552,7 +562,7 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger, source: Source) -> st
         f",\n        LAST({last}.{column}) AS {column}" for column in extra.split(", ")[1:]
     )
     matched = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra},
-      first_id, first_type, first_ts_ms
+      first_id, first_type, first_ts_ms, rt
     FROM (SELECT customer_key, event_id, event_type, ts, ts_ms, line{extra}{group_columns}
           FROM {events} e WHERE ({steps}){valued})
     MATCH_RECOGNIZE (
@@ -565,7 +575,8 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger, source: Source) -> st
         LAST({last}.line) AS line,
         FIRST({first}.event_id) AS first_id,
         FIRST({first}.event_type) AS first_type,
-        FIRST({first}.ts_ms) AS first_ts_ms{carried}
+        FIRST({first}.ts_ms) AS first_ts_ms,
+        MATCH_ROWTIME() AS rt{carried}
       ONE ROW PER MATCH
       AFTER MATCH SKIP PAST LAST ROW
       PATTERN ({pattern}) WITHIN {interval(within)}
@@ -576,7 +587,7 @@ def _sequence_insert(rule: Rule, trigger: SequenceTrigger, source: Source) -> st
         sequence_summary(trigger, (MARK,) * 3, (MARK,) * 3),
         [*ANCHOR, "a.first_type", "a.first_id", utc("a.first_ts_ms")],
     )
-    return _insert(source.scored, rule, "sequence", f"({matched}) a", summary, within)
+    return _insert(source, rule, "sequence", f"({matched}) a", summary, within, rowtime="a.rt")
 
 
 def _recency_insert(rule: Rule, trigger: RecencyTrigger, source: Source) -> str:
@@ -593,7 +604,7 @@ def _recency_insert(rule: Rule, trigger: RecencyTrigger, source: Source) -> str:
     # RANGE (not ROWS) so that events in the same millisecond are all in the history: the
     # result does not depend on their arrival order.
     events, extra = source.table, source.extra
-    with_history = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra},
+    with_history = f"""SELECT customer_key, event_id, event_type, ts, ts_ms, line{extra},
       MAX(CASE WHEN event_type IN ({history_types}) THEN ts_ms END) OVER (
         PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_ms
@@ -604,9 +615,7 @@ def _recency_insert(rule: Rule, trigger: RecencyTrigger, source: Source) -> str:
     )
     summary = _concat(recency_summary(trigger, (MARK,) * 3, MARK), [*ANCHOR, last_text])
     where = f"{_pattern(trigger.on, 'a')} AND {holds}\n  AND "
-    return _insert(
-        source.scored, rule, "recency", f"({with_history}) a", summary, bound_ms, where=where
-    )
+    return _insert(source, rule, "recency", f"({with_history}) a", summary, bound_ms, where=where)
 
 
 def _trend_insert(rule: Rule, trigger: TrendTrigger, source: Source) -> str:
@@ -620,7 +629,7 @@ def _trend_insert(rule: Rule, trigger: TrendTrigger, source: Source) -> str:
         RANGE BETWEEN {interval(half)} PRECEDING AND CURRENT ROW) AS recent
     FROM {events} e
     WHERE {_pattern(trigger.on, "e")}"""
-    both = f"""SELECT customer_key, event_id, event_type, ts_ms, line{extra}, recent,
+    both = f"""SELECT customer_key, event_id, event_type, ts, ts_ms, line{extra}, recent,
       COUNT(*) OVER (PARTITION BY customer_key ORDER BY ts
         RANGE BETWEEN {interval(window)} PRECEDING AND CURRENT ROW) - recent AS previous
     FROM ({recent}) r"""
@@ -629,7 +638,7 @@ def _trend_insert(rule: Rule, trigger: TrendTrigger, source: Source) -> str:
         [*ANCHOR, "CAST(a.recent AS STRING)", "CAST(a.previous AS STRING)"],
     )
     where = f"a.recent >= {trigger.min_recent} AND a.recent > a.previous\n  AND "
-    return _insert(source.scored, rule, "trend", f"({both}) a", summary, window, where=where)
+    return _insert(source, rule, "trend", f"({both}) a", summary, window, where=where)
 
 
 _COMPILERS: dict[type, Callable[[Rule, Any, Source], str]] = {
@@ -647,7 +656,7 @@ PROPENSITY_FUNCTION = "jt_propensity"
 """The scoring UDF's name in the job's SQL (``udfs/scoring.py``)."""
 
 
-def compile_select(rule: Rule, *, scored: bool = False) -> str:
+def compile_select(rule: Rule, *, scored: bool = False, catalog: bool = False) -> str:
     """Return the SELECT of ``rule``'s candidate decisions; raise RuleCompileError if unsupported.
 
     ``scored`` makes the rule read the profiled events and carry its anchor's columns, for the
@@ -660,7 +669,7 @@ def compile_select(rule: Rule, *, scored: bool = False) -> str:
         if uses_score(rule.conditions) and not scored:
             msg = "it has a score condition: run the job with a model (--model)"
             raise UnsupportedConditionError(msg)
-        source = _events(rule, scored)
+        source = _events(rule, scored, catalog)
         return _COMPILERS[type(rule.trigger)](rule, rule.trigger, source)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
@@ -678,26 +687,81 @@ _DECISION_COLUMNS = (
 )
 
 
-def compile_rules(rules: Sequence[Rule], *, model_version: str | None = None) -> str:
+def _enriched(union: str) -> str:
+    """Return the candidates joined with the catalog version in effect at their event time."""
+    return f"""SELECT u.*, p.product_id AS catalog_product_id, p.category AS catalog_category,
+      p.price AS catalog_price, p.margin_tier AS catalog_margin_tier,
+      p.version_ms AS catalog_version_ms
+    FROM (
+{union}
+    ) u
+    LEFT JOIN {CATALOG} FOR SYSTEM_TIME AS OF u.rt AS p
+      ON u.product_id = p.product_id"""
+
+
+def _product(alias: str) -> str:
+    """Return SQL for the decision's ``product`` ROW from an enriched candidate row.
+
+    Only for rows whose anchor has a product id: Flink's planner mishandles ROW values in
+    CASE (validation fails, or every row becomes NULL), so :func:`_with_product` splits the
+    candidates instead.
+    """
+    known = f"{alias}.catalog_product_id IS NOT NULL"
+    version = f"CASE WHEN {known} THEN {utc(f'{alias}.catalog_version_ms')} END"
+    row = (
+        f"ROW({alias}.product_id, {known}, {alias}.catalog_category, {alias}.catalog_price, "
+        f"{alias}.catalog_margin_tier, {version})"
+    )
+    return f"CAST({row} AS {PRODUCT_SQL_TYPE})"
+
+
+def _with_product(select: str, source: str, where: str, catalog: bool) -> str:
+    """Return ``select`` (with a ``{product}`` placeholder) from ``source`` aliased ``g``.
+
+    With a catalog, candidates whose anchor has no product id get a NULL product; the others
+    are joined with the catalog and get its ROW: two branches of one UNION ALL over the same
+    candidates (the planner computes them once).
+    """
+    null = f"CAST(NULL AS {PRODUCT_SQL_TYPE})"
+    if not catalog:
+        return f"{select.format(product=null)}\nFROM (\n{source}\n) g\nWHERE {where}"
+    with_product = f"SELECT * FROM (\n{source}\n) x WHERE x.product_id IS NOT NULL"
+    branches = [
+        f"{select.format(product=null)}\nFROM (\n{source}\n) g\n"
+        f"WHERE ({where}) AND g.product_id IS NULL",
+        f"{select.format(product=_product('g'))}\nFROM (\n{_enriched(with_product)}\n) g\n"
+        f"WHERE {where}",
+    ]
+    return "\nUNION ALL\n".join(branches)
+
+
+def compile_rules(
+    rules: Sequence[Rule], *, model_version: str | None = None, catalog: bool = False
+) -> str:
     """Return ONE INSERT of every rule's decisions: a UNION ALL into a single sink.
 
     One sink, not one per rule: Kafka's exactly-once sink needs a transactional-id prefix per
     sink instance, and one writer per sink keeps output files and transactions few.
 
-    With a model (``model_version``), the candidates of every rule go through the scoring UDF
-    (Arrow batches of the small candidate stream), then the rules with a score condition are
-    decided on the scored candidates; every decision carries the score, the model version and
-    the features. Without one, those columns are NULL.
+    With a ``catalog``, every candidate is joined with the catalog version of its anchor's
+    product in effect at its event time (an event-time temporal join), and decisions carry
+    it. With a model (``model_version``), the candidates go through the scoring UDF (Arrow
+    batches of the small candidate stream), then the rules with a score condition are decided
+    on the scored candidates; every decision carries the score, the model version and the
+    features. Without them, those columns are NULL.
     """
     scored = model_version is not None
-    union = "\nUNION ALL\n".join(f"(\n{compile_select(r, scored=scored)}\n)" for r in rules)
+    union = "\nUNION ALL\n".join(
+        f"(\n{compile_select(r, scored=scored, catalog=catalog)}\n)" for r in rules
+    )
+    candidates = union
     if not scored:
-        return f"""INSERT INTO {DECISIONS_SINK}
-SELECT {_DECISION_COLUMNS},
-  CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS {FEATURES_SQL_TYPE})
-FROM (
-{union}
-) u"""
+        select = f"""SELECT {_DECISION_COLUMNS},
+  CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS {FEATURES_SQL_TYPE}),
+  {{product}}"""
+        return f"INSERT INTO {DECISIONS_SINK}\n" + _with_product(
+            select, candidates, "TRUE", catalog
+        )
     assert model_version is not None
     features = ", ".join(f"g.s.`{name}`" for name in FEATURE_NAMES)
     gated = [r for r in rules if uses_score(r.conditions)]
@@ -708,16 +772,16 @@ FROM (
     if gated:
         others = ", ".join(quote(r.id) for r in gated)
         where = f"g.rule_id NOT IN ({others}) OR {gates}"
-    return f"""INSERT INTO {DECISIONS_SINK}
-SELECT {_DECISION_COLUMNS},
-  g.score, {quote(model_version)}, CAST(ROW({features}) AS {FEATURES_SQL_TYPE})
-FROM (
-  SELECT c.*, c.s.score AS score
+    scored_candidates = f"""  SELECT c.*, c.s.score AS score
   FROM (
     SELECT u.*, {PROPENSITY_FUNCTION}(u.profile, u.event_type, u.ts_ms) AS s
     FROM (
-{union}
+{candidates}
     ) u
-  ) c
-) g
-WHERE {where}"""
+  ) c"""
+    select = f"""SELECT {_DECISION_COLUMNS},
+  g.score, {quote(model_version)}, CAST(ROW({features}) AS {FEATURES_SQL_TYPE}),
+  {{product}}"""
+    return f"INSERT INTO {DECISIONS_SINK}\n" + _with_product(
+        select, scored_candidates, where, catalog
+    )

@@ -62,5 +62,29 @@ class DiscardSinkSpec:
     """Compute everything and discard the output (Flink's blackhole connector): benchmarks."""
 
 
+@dataclass(frozen=True)
+class FileCatalogSpec:
+    """Read the product catalog from JSON-lines files (see ``journey_triggers.catalog``)."""
+
+    path: str
+    """A file, or a directory whose files are all read."""
+    monitor_interval_ms: int = 0
+    """When > 0, watch the directory and read new files as they appear (a job that runs
+    forever); 0 reads what is there at start (bounded runs)."""
+
+
+@dataclass(frozen=True)
+class KafkaCatalogSpec:
+    """Read the product catalog from a Kafka topic (compacted, keyed by product id)."""
+
+    bootstrap_servers: str
+    topic: str = "catalog"
+    group_id: str = "journey-triggers-catalog"
+    bounded: bool = False
+    """Read up to the end offsets at start only (with a bounded events source)."""
+    properties: dict[str, str] = field(default_factory=dict)
+
+
 SourceSpec = KafkaSourceSpec | FileSourceSpec
+CatalogSpec = FileCatalogSpec | KafkaCatalogSpec
 SinkSpec = KafkaSinkSpec | FileSinkSpec | DiscardSinkSpec

@@ -17,8 +17,17 @@ The pipeline, all in JVM operators:
 
 from __future__ import annotations
 
-from jobs.specs import DiscardSinkSpec, FileSinkSpec, FileSourceSpec, KafkaSourceSpec, SinkSpec
+from jobs.specs import (
+    CatalogSpec,
+    DiscardSinkSpec,
+    FileSinkSpec,
+    FileSourceSpec,
+    KafkaCatalogSpec,
+    KafkaSourceSpec,
+    SinkSpec,
+)
 from journey_triggers import events as ev
+from journey_triggers.catalog import REJECT_INVALID_CATALOG_RECORD
 from journey_triggers.config import JobConfig
 from journey_triggers.semantics import profile as pf
 from journey_triggers.semantics.conditions import NUMBER
@@ -36,6 +45,8 @@ DECISIONS_SINK = "jt_decisions"
 DEAD_LETTER_SINK = "jt_dead_letters"
 LATE_SINK = "jt_late_events"
 PROFILES_SINK = "jt_profiles"
+CATALOG_SOURCE = "jt_catalog_source"
+CATALOG = "jt_catalog"
 
 # SQL's regex for ISO-8601: groups are date, time, fraction, zone (see events.ISO_8601).
 _ISO_SQL = (
@@ -85,9 +96,9 @@ def non_empty_string(path: str) -> str:
     return f"COALESCE({json_is_string(path)} AND CHAR_LENGTH({json_value(path)}) > 0, FALSE)"
 
 
-def _timestamp_ms_expression() -> str:
+def _timestamp_ms_expression(path: str = "$.ts") -> str:
     """Epoch ms of the record's ``ts`` (same rules as ``events.parse_timestamp_ms``) or NULL."""
-    ts = json_value("$.ts")
+    ts = json_value(path)
     iso = quote(_ISO_SQL)
     group = {n: f"REGEXP_EXTRACT({ts}, {iso}, {n})" for n in (1, 2, 3, 4)}
     local = f"CONCAT({group[1]}, ' ', {group[2]})"
@@ -112,7 +123,8 @@ def _timestamp_ms_expression() -> str:
         f"AND ({zone} = 'Z' OR ({zone_hours} <= 23 AND {zone_minutes} <= 59))"
     )
     return (
-        f"(CASE WHEN NOT COALESCE(JSON_EXISTS(line, '$.ts'), FALSE) THEN CAST(NULL AS BIGINT) "
+        f"(CASE WHEN NOT COALESCE(JSON_EXISTS(line, {quote(path)}), FALSE) "
+        "THEN CAST(NULL AS BIGINT) "
         f"WHEN COALESCE(REGEXP({ts}, '^[0-9]{{1,15}}$'), FALSE) THEN CAST({ts} AS BIGINT) "
         f"WHEN COALESCE({valid_iso} AND {iso_ms} >= 0, FALSE) THEN {iso_ms} "
         f"ELSE CAST(NULL AS BIGINT) END)"
@@ -121,6 +133,110 @@ def _timestamp_ms_expression() -> str:
 
 def _kafka_properties(properties: dict[str, str]) -> str:
     return "".join(f",\n  {quote('properties.' + k)} = {quote(v)}" for k, v in properties.items())
+
+
+def _kafka_options(spec: KafkaSourceSpec) -> str:
+    if spec.start.isdigit():
+        startup = (
+            f"'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '{spec.start}'"
+        )
+    else:
+        mode = {"earliest": "earliest-offset", "latest": "latest-offset", "group": "group-offsets"}
+        startup = f"'scan.startup.mode' = '{mode[spec.start]}'"
+        if spec.start == "group":
+            startup += ", 'properties.auto.offset.reset' = 'earliest'"
+    bounded = ", 'scan.bounded.mode' = 'latest-offset'" if spec.bounded else ""
+    return (
+        f"'connector' = 'kafka', 'topic' = {quote(spec.topic)},\n"
+        f"  'properties.bootstrap.servers' = {quote(spec.bootstrap_servers)},\n"
+        f"  'properties.group.id' = {quote(spec.group_id)},\n"
+        f"  {startup}{bounded},\n"
+        f"  'format' = 'raw'{_kafka_properties(spec.properties)}"
+    )
+
+
+_KAFKA_POSITION = (
+    "`src` STRING METADATA FROM 'topic' VIRTUAL,\n"
+    "  `src_partition` INT METADATA FROM 'partition' VIRTUAL,\n"
+    "  `src_offset` BIGINT METADATA FROM 'offset' VIRTUAL,"
+)
+_FILE_POSITION = (
+    "`src` STRING NOT NULL METADATA FROM 'file.path' VIRTUAL,\n"
+    "  `src_partition` AS 0,\n"
+    "  `src_offset` AS CAST(NULL AS BIGINT),"
+)
+
+
+def _absent_or(path: str, predicate: str) -> str:
+    """Return SQL: the field at ``path`` is absent, JSON null, or satisfies ``predicate``."""
+    wrapped = f"JSON_QUERY(line, {quote(path)} WITH UNCONDITIONAL ARRAY WRAPPER)"
+    return f"COALESCE({wrapped} IN ('[]', '[null]') OR {wrapped} IS NULL OR ({predicate}), FALSE)"
+
+
+def catalog_ddl(spec: CatalogSpec, config: JobConfig) -> list[str]:
+    """Return the catalog source, its valid records, and the versioned catalog view.
+
+    The rules are ``journey_triggers.catalog``'s. The versioned view keeps the latest version
+    of each product per event time (Flink's deduplication on a rowtime), so the decisions'
+    temporal join sees the version in effect at the candidate's time.
+    """
+    if isinstance(spec, KafkaCatalogSpec):
+        source = KafkaSourceSpec(
+            bootstrap_servers=spec.bootstrap_servers,
+            topic=spec.topic,
+            group_id=spec.group_id,
+            start="earliest",
+            bounded=spec.bounded,
+            properties=spec.properties,
+        )
+        position, options = _KAFKA_POSITION, _kafka_options(source)
+    else:
+        position = _FILE_POSITION
+        options = f"'connector' = 'filesystem', 'path' = {quote(spec.path)}, 'format' = 'raw'"
+        if spec.monitor_interval_ms:
+            options += f", 'source.monitor-interval' = '{spec.monitor_interval_ms} ms'"
+    updated = "$.updated_at"
+    version_ms = (
+        f"CASE WHEN {_absent_or(updated, 'FALSE')} THEN CAST(0 AS BIGINT) "
+        f"ELSE {_timestamp_ms_expression(updated)} END"
+    )
+    valid = " AND ".join(
+        [
+            "COALESCE(line IS JSON OBJECT, FALSE)",
+            non_empty_string("$.product_id"),
+            _absent_or("$.category", json_is_string("$.category")),
+            _absent_or("$.margin_tier", json_is_string("$.margin_tier")),
+            _absent_or("$.price", f"REGEXP({json_value('$.price')}, {quote(NUMBER.pattern)})"),
+            f"{version_ms} IS NOT NULL",
+        ]
+    )
+    table = f"""CREATE TEMPORARY TABLE {CATALOG_SOURCE} (
+  `line` STRING,
+  {position}
+  `valid` AS {valid},
+  `version_ms` AS {version_ms},
+  `version_ts` AS TO_TIMESTAMP_LTZ(COALESCE({version_ms}, 0), 3),
+  WATERMARK FOR `version_ts` AS `version_ts` - {interval(config.out_of_orderness_ms + 1)}
+) WITH (
+  {options}
+)"""
+    versions = f"""CREATE TEMPORARY VIEW {CATALOG} AS
+SELECT product_id, category, price, margin_tier, version_ms, version_ts
+FROM (
+  SELECT product_id, category, price, margin_tier, version_ms, version_ts,
+    ROW_NUMBER() OVER (PARTITION BY product_id ORDER BY version_ts DESC) AS version_rank
+  FROM (
+    SELECT {json_value("$.product_id")} AS product_id,
+      CASE WHEN {json_is_string("$.category")} THEN {json_value("$.category")} END AS category,
+      {_number_text("$.price")} AS price,
+      CASE WHEN {json_is_string("$.margin_tier")} THEN {json_value("$.margin_tier")}
+      END AS margin_tier,
+      version_ms, version_ts
+    FROM {CATALOG_SOURCE} WHERE valid
+  ) c
+) v
+WHERE version_rank = 1"""
+    return [table, versions]
 
 
 def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str:
@@ -137,40 +253,10 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
     """
     ts_ms = _timestamp_ms_expression()
     if isinstance(spec, KafkaSourceSpec):
-        position = (
-            "`src` STRING METADATA FROM 'topic' VIRTUAL,\n"
-            "  `src_partition` INT METADATA FROM 'partition' VIRTUAL,\n"
-            "  `src_offset` BIGINT METADATA FROM 'offset' VIRTUAL,"
-        )
-        if spec.start.isdigit():
-            startup = (
-                "'scan.startup.mode' = 'timestamp', "
-                f"'scan.startup.timestamp-millis' = '{spec.start}'"
-            )
-        else:
-            mode = {
-                "earliest": "earliest-offset",
-                "latest": "latest-offset",
-                "group": "group-offsets",
-            }
-            startup = f"'scan.startup.mode' = '{mode[spec.start]}'"
-            if spec.start == "group":
-                startup += ", 'properties.auto.offset.reset' = 'earliest'"
-        bounded = ", 'scan.bounded.mode' = 'latest-offset'" if spec.bounded else ""
-        options = (
-            f"'connector' = 'kafka', 'topic' = {quote(spec.topic)},\n"
-            f"  'properties.bootstrap.servers' = {quote(spec.bootstrap_servers)},\n"
-            f"  'properties.group.id' = {quote(spec.group_id)},\n"
-            f"  {startup}{bounded},\n"
-            f"  'format' = 'raw'{_kafka_properties(spec.properties)}"
-        )
+        position, options = _KAFKA_POSITION, _kafka_options(spec)
     else:
         # One file is read in order by one reader; its path plays the role of a partition.
-        position = (
-            "`src` STRING NOT NULL METADATA FROM 'file.path' VIRTUAL,\n"
-            "  `src_partition` AS 0,\n"
-            "  `src_offset` AS CAST(NULL AS BIGINT),"
-        )
+        position = _FILE_POSITION
         options = f"'connector' = 'filesystem', 'path' = {quote(spec.path)}, 'format' = 'raw'"
     return f"""CREATE TEMPORARY TABLE {SOURCE} (
   `line` STRING,
@@ -456,6 +542,13 @@ FEATURES_SQL_TYPE = "ROW<" + ", ".join(f"`{name}` DOUBLE" for name in FEATURE_NA
 """The features ROW that decisions carry (NULL without a model)."""
 
 
+PRODUCT_SQL_TYPE = (
+    "ROW<`product_id` STRING, `in_catalog` BOOLEAN, `category` STRING, `price` DOUBLE, "
+    "`margin_tier` STRING, `catalog_version_time` STRING>"
+)
+"""The catalog enrichment decisions carry (NULL without a catalog or a product)."""
+
+
 def _decision_columns() -> str:
     return (
         """  `schema_version` INT,
@@ -476,6 +569,9 @@ def _decision_columns() -> str:
   `model_version` STRING,
   `features` """
         + FEATURES_SQL_TYPE
+        + """,
+  `product` """
+        + PRODUCT_SQL_TYPE
     )
 
 
@@ -547,11 +643,20 @@ def sink_ddls(spec: SinkSpec, *, profiles: bool = False) -> list[str]:
     return statements
 
 
-def dead_letter_insert() -> str:
-    """Return the INSERT that routes invalid records to the dead-letter sink."""
-    return f"""INSERT INTO {DEAD_LETTER_SINK}
-SELECT reject_reason, src, src_partition, src_offset, line
+def dead_letter_insert(*, catalog: bool = False) -> str:
+    """Return the INSERT that routes invalid records (and catalog records) to the dead letters.
+
+    One INSERT for both: each INSERT into a Kafka exactly-once sink is a sink of its own, and
+    two would share a transactional-id prefix.
+    """
+    events = f"""SELECT reject_reason, src, src_partition, src_offset, line
 FROM {CLASSIFIED} WHERE reject_reason IS NOT NULL"""
+    if catalog:
+        reason = quote(REJECT_INVALID_CATALOG_RECORD)
+        events += f"""
+UNION ALL
+SELECT {reason}, src, src_partition, src_offset, line FROM {CATALOG_SOURCE} WHERE NOT valid"""
+    return f"INSERT INTO {DEAD_LETTER_SINK}\n{events}"
 
 
 def profiles_insert() -> str:

@@ -17,15 +17,19 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from jobs import sql
 from jobs.compile import PROPENSITY_FUNCTION, RuleCompileError, compile_rules, compile_select
 from jobs.specs import (
     START_MODES,
+    CatalogSpec,
     DiscardSinkSpec,
+    FileCatalogSpec,
     FileSinkSpec,
     FileSourceSpec,
+    KafkaCatalogSpec,
     KafkaSinkSpec,
     KafkaSourceSpec,
     SinkSpec,
@@ -90,12 +94,13 @@ def build_pipeline(
         *sql.events_views(config),
         sql.events_context_view(),
         sql.profile_view(),
+        *(sql.catalog_ddl(config.catalog, config) if config.catalog is not None else []),
         *sql.sink_ddls(sink, profiles=config.profile_snapshots),
     ]
     for statement in statements:
         t_env.execute_sql(statement)
     statement_set = t_env.create_statement_set()
-    statement_set.add_insert_sql(sql.dead_letter_insert())
+    statement_set.add_insert_sql(sql.dead_letter_insert(catalog=config.catalog is not None))
     statement_set.add_insert_sql(sql.late_insert(config))
     if config.profile_snapshots:
         statement_set.add_insert_sql(sql.profiles_insert())
@@ -108,7 +113,13 @@ def build_pipeline(
         make = pandas_propensity if config.scoring_udf == "pandas" else row_propensity
         t_env.create_temporary_function(PROPENSITY_FUNCTION, make(content))
         model_version = model.version
-    statement_set.add_insert_sql(compile_rules(config.active_rules(), model_version=model_version))
+    statement_set.add_insert_sql(
+        compile_rules(
+            config.active_rules(),
+            model_version=model_version,
+            catalog=config.catalog is not None,
+        )
+    )
     return statement_set
 
 
@@ -201,6 +212,24 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="propensity model file (from `journey-triggers train`): every decision is scored "
         "and carries the score, the model version and its features; rules may use score "
         "conditions. A missing or corrupt file is an error at start",
+    )
+    io.add_argument(
+        "--catalog-file",
+        metavar="PATH",
+        help="product catalog as JSON lines (a file, or a directory of files): decisions carry "
+        "the anchor's product as of their event time",
+    )
+    io.add_argument(
+        "--catalog-topic",
+        metavar="TOPIC",
+        help="read the product catalog from this Kafka topic (compacted, keyed by product id) "
+        "at --bootstrap-servers instead",
+    )
+    io.add_argument(
+        "--catalog-monitor-interval",
+        default="10s",
+        help="with --catalog-file on an unbounded job: look for new catalog files this often "
+        "(default: 10s; bounded runs read the catalog once)",
     )
     io.add_argument(
         "--scoring-udf",
@@ -318,6 +347,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         flink_conf=_key_values(args.flink_conf, "--flink-conf"),
     )
     kafka_properties = _key_values(args.kafka_property, "--kafka-property")
+    config = replace(config, catalog=_catalog(args, kafka_properties))
     source: SourceSpec
     if args.input_file:
         source = FileSourceSpec(path=args.input_file)
@@ -352,6 +382,33 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         msg = "give --bootstrap-servers (Kafka) or --output-dir"
         raise ConfigError(msg)
     return source, sink, config
+
+
+def _catalog(args: argparse.Namespace, properties: dict[str, str]) -> CatalogSpec | None:
+    """Return the catalog the flags name, if any; a bounded job reads it once."""
+    bounded = bool(args.input_file) or args.bounded
+    if args.catalog_file and args.catalog_topic:
+        msg = "give --catalog-file or --catalog-topic, not both"
+        raise ConfigError(msg)
+    if args.catalog_file:
+        interval = parse_duration_ms(
+            args.catalog_monitor_interval, what="--catalog-monitor-interval", allow_zero=True
+        )
+        return FileCatalogSpec(
+            path=args.catalog_file, monitor_interval_ms=0 if bounded else interval
+        )
+    if args.catalog_topic:
+        if not args.bootstrap_servers:
+            msg = "--catalog-topic needs --bootstrap-servers"
+            raise ConfigError(msg)
+        return KafkaCatalogSpec(
+            bootstrap_servers=args.bootstrap_servers,
+            topic=args.catalog_topic,
+            group_id=f"{args.group_id}-catalog",
+            bounded=bounded,
+            properties=properties,
+        )
+    return None
 
 
 def run(args: argparse.Namespace) -> None:

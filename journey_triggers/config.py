@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from journey_triggers.errors import ConfigError
 
 if TYPE_CHECKING:
+    from jobs.specs import CatalogSpec
     from journey_triggers.rules.model import Rule
 
 EXECUTION_MODES = ("process", "thread")
@@ -57,6 +58,8 @@ class JobConfig:
     scoring_udf: str = "pandas"
     """``pandas`` (vectorized, Arrow batches) or ``row`` (one Python call per candidate: the
     benchmark's baseline)."""
+    catalog: CatalogSpec | None = None
+    """The product catalog that enriches decisions (``journey_triggers.catalog``), if any."""
     rules: tuple[Rule, ...] = ()
     """Rules to run (enabled ones); empty runs the built-in cart-abandonment rule."""
 

@@ -7,7 +7,7 @@ and the integration tests compare the two field by field.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from journey_triggers.events import format_timestamp_ms
@@ -46,6 +46,12 @@ class Decision:
     model_version: str | None = None
     features: dict[str, float] | None = None
     """The model's inputs (``udfs/features.py``), when the job runs with a model."""
+    product: dict[str, Any] | None = None
+    """The anchor's product as the catalog had it at ``event_time_ms``, with a catalog."""
+    product_id: str | None = field(default=None, compare=False, repr=False)
+    """The anchor's ``properties.product_id`` as text (not written: ``product`` carries it)."""
+    event_time_ms: int = field(default=0, compare=False, repr=False)
+    """The candidate's event time, at which the catalog is read (not written)."""
 
     def to_record(self) -> dict[str, Any]:
         """Return the decision as the JSON object the job writes."""
@@ -65,4 +71,5 @@ class Decision:
             "score": self.score,
             "model_version": self.model_version,
             "features": self.features,
+            "product": self.product,
         }

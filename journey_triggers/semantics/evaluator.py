@@ -70,6 +70,7 @@ from typing import Any
 
 import numpy as np
 
+from journey_triggers.catalog import Catalog
 from journey_triggers.decisions import STATUS_FIRED, Decision, decision_id
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
 from journey_triggers.events import Event, format_timestamp_ms
@@ -129,7 +130,16 @@ def _decision(
         score=anchor.score,
         model_version=anchor.model_version,
         features=anchor.features,
+        product_id=payload_text(field_value(anchor.record, "properties.product_id")),
+        event_time_ms=_event_time(rule, anchor),
     )
+
+
+def _event_time(rule: Rule, anchor: Event) -> int:
+    """Return a candidate's event time: its anchor's, or an inactivity session's end - 1 ms."""
+    if isinstance(rule.trigger, InactivityTrigger):
+        return anchor.ts_ms + parse_duration_ms(rule.trigger.gap) - 1
+    return anchor.ts_ms
 
 
 def event_summary(anchor_type: str, anchor_id: str, when: str) -> str:
@@ -537,12 +547,14 @@ def evaluate_rules(
     *,
     identity_window_ms: int = 0,
     model: PropensityModel | None = None,
+    catalog: Catalog | None = None,
 ) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id.
 
     Identities are stitched first (``semantics.identity``) with the given window, then every
     event gets its session start and profile. With a ``model``, every event is scored as a
     moment (``udfs/features.py``), and decisions carry their anchor's score and features.
+    With a ``catalog``, decisions carry their product as of their event time.
     """
     events = with_profiles(with_session_starts(resolve_identities(events, identity_window_ms)))
     if model is not None:
@@ -551,7 +563,24 @@ def evaluate_rules(
     for rule in rules:
         if rule.enabled:
             decisions += _EVALUATORS[type(rule.trigger)](rule, rule.trigger, events)
+    if catalog is not None:
+        decisions = [replace(d, product=product_at(catalog, d)) for d in decisions]
     return sorted(decisions, key=lambda d: (d.decision_id, d.rule_id))
+
+
+def product_at(catalog: Catalog, decision: Decision) -> dict[str, Any] | None:
+    """Return the ``product`` a decision carries (see ``journey_triggers.catalog``)."""
+    if decision.product_id is None:
+        return None
+    entry = catalog.at(decision.product_id, decision.event_time_ms)
+    return {
+        "product_id": decision.product_id,
+        "in_catalog": entry is not None,
+        "category": entry.category if entry else None,
+        "price": entry.price if entry else None,
+        "margin_tier": entry.margin_tier if entry else None,
+        "catalog_version_time": format_timestamp_ms(entry.version_ms) if entry else None,
+    }
 
 
 def with_scores(events: Sequence[Event], model: PropensityModel) -> list[Event]:

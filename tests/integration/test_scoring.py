@@ -6,10 +6,13 @@ the job scores another with it, in the pandas UDF, at parallelism 2.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from jobs.specs import FileCatalogSpec
+from journey_triggers.catalog import read_catalog
 from journey_triggers.config import JobConfig
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
@@ -50,7 +53,16 @@ def test_scored_decisions_equal_reference_and_online_features_equal_offline(tmp_
     traffic = lines(seed=202, customers=300)
     valid = [e for line in traffic if isinstance(e := parse_event(line), Event)]
     on_time = split_late(valid, 10_000).on_time
-    expected = [d.to_record() for d in evaluate_rules(RULES, on_time, model=model)]
+    catalog_file = tmp_path / "catalog.jsonl"
+    catalog_file.write_text(
+        "".join(
+            json.dumps({"product_id": f"p{i:04d}", "category": "c", "price": float(i)}) + "\n"
+            for i in range(0, 60, 2)
+        )
+    )
+    catalog, _ = read_catalog(catalog_file.read_text().splitlines())
+    expected = [d.to_record() for d in evaluate_rules(RULES, on_time, model=model, catalog=catalog)]
+    assert {d["product"]["in_catalog"] for d in expected if d["product"]} == {True, False}
     by_rule = {r.id: [d for d in expected if d["rule_id"] == r.id] for r in RULES}
     assert all(len(found) >= 10 for found in by_rule.values()), {
         k: len(v) for k, v in by_rule.items()
@@ -60,7 +72,11 @@ def test_scored_decisions_equal_reference_and_online_features_equal_offline(tmp_
     assert min(scores) < 0.3 < 0.4 < max(scores)
 
     config = JobConfig(
-        parallelism=2, out_of_orderness_ms=10_000, rules=RULES, model_path=str(model_file)
+        parallelism=2,
+        out_of_orderness_ms=10_000,
+        rules=RULES,
+        model_path=str(model_file),
+        catalog=FileCatalogSpec(str(catalog_file)),
     )
     out = run_on_file(traffic, tmp_path, config)
     assert_same_decisions(out["decisions"], expected)
