@@ -414,20 +414,21 @@ FROM (SELECT event_id, event_type, customer_key, ts, ts_ms, line, {session} AS s
       FROM {EVENTS}) e"""
 
 
-def _latest_key(condition: str) -> str:
+def _latest_key(condition: str, value: str) -> str:
     """Return SQL for an event's place in "latest" order where ``condition`` holds, else NULL.
 
-    The key is (15-digit time, event id, NUL, raw record): NUL sorts below every character and
-    no valid event id contains it, so MAX of keys picks the latest event, ties by id and record.
+    The key is (15-digit time, event id, NUL, value text): NUL sorts below every character and
+    no valid event id contains it, so MAX of keys picks the latest event, ties by id, then by
+    the value's text.
     """
     return (
         f"CASE WHEN {condition} THEN "
-        "CONCAT(LPAD(CAST(ts_ms AS STRING), 15, '0'), event_id, CHR(0), line) END"
+        f"CONCAT(LPAD(CAST(ts_ms AS STRING), 15, '0'), event_id, CHR(0), {value}) END"
     )
 
 
-def _latest_line(key: str) -> str:
-    """Return SQL for the raw record of a :func:`_latest_key` key."""
+def _latest_value(key: str) -> str:
+    """Return SQL for the value text of a :func:`_latest_key` key."""
     return f"SUBSTR({key}, POSITION(CHR(0) IN {key}) + 1)"
 
 
@@ -459,16 +460,19 @@ def profile_view() -> str:
     )
     keys: dict[str, str] = {}
     for name, source in pf.TEXT_FIELDS:
-        keys[name] = _latest_key(non_empty_string("$." + source))
+        keys[name] = _latest_key(non_empty_string("$." + source), json_value("$." + source))
     for name in ("cart_value", "cart_items"):
         number = _number_text("$.properties." + name)
-        keys[name] = _latest_key(f"event_type IN ({cart_events}) AND {number} IS NOT NULL")
+        keys[name] = _latest_key(
+            f"event_type IN ({cart_events}) AND {number} IS NOT NULL",
+            json_value("$.properties." + name),
+        )
     for channel in pf.CONSENT_CHANNELS:
         flag = (
             f"JSON_QUERY(line, '$.properties.consent.{channel}' WITH UNCONDITIONAL ARRAY WRAPPER)"
         )
         keys["consent_" + channel] = _latest_key(
-            f"event_type = 'consent_update' AND {flag} IN ('[true]', '[false]')"
+            f"event_type = 'consent_update' AND {flag} IN ('[true]', '[false]')", flag
         )
     session = f"CASE WHEN {non_empty_string('$.session_id')} THEN {json_value('$.session_id')} END"
     device = f"CASE WHEN {non_empty_string('$.device_id')} THEN {json_value('$.device_id')} END"
@@ -489,19 +493,16 @@ def profile_view() -> str:
     }
     inner = ",\n    ".join(f"{sql} AS {name}" for name, sql in aggregates.items())
 
-    def text(name: str, source: str) -> str:
-        return json_value("$." + source, _latest_line(f"k_{name}"))
+    def text(name: str) -> str:
+        return _latest_value(f"k_{name}")
 
     def cart(name: str) -> str:
-        number = _number_text("$.properties." + name, _latest_line(f"k_{name}"))
+        number = f"CAST({_latest_value(f'k_{name}')} AS DOUBLE)"
         later = f"(last_purchase_ms IS NULL OR {_latest_ms(f'k_{name}')} > last_purchase_ms)"
         return f"CASE WHEN k_{name} IS NOT NULL AND {later} THEN {number} ELSE 0.0E0 END"
 
     def consent(channel: str) -> str:
-        flag = (
-            f"JSON_QUERY({_latest_line(f'k_consent_{channel}')}, '$.properties.consent.{channel}'"
-            " WITH UNCONDITIONAL ARRAY WRAPPER)"
-        )
+        flag = _latest_value(f"k_consent_{channel}")
         return f"CASE {flag} WHEN '[true]' THEN TRUE WHEN '[false]' THEN FALSE END"
 
     fields = {
@@ -512,7 +513,7 @@ def profile_view() -> str:
         "devices": "devices",
         "product_views": "product_views",
         "add_to_carts": "add_to_carts",
-        **{name: text(name, source) for name, source in pf.TEXT_FIELDS},
+        **{name: text(name) for name, _ in pf.TEXT_FIELDS},
         "orders": "orders",
         "revenue": "CAST(cents AS DOUBLE) / 100",
         "aov": "CASE WHEN orders > 0 THEN CAST(cents AS DOUBLE) / orders / 100 END",

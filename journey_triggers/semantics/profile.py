@@ -24,8 +24,12 @@ Fields (``None``, JSON ``null``, when there is nothing to report):
 * ``consent_email``, ``consent_sms``, ``consent_push``: the boolean in
   ``properties.consent.<channel>`` of the latest ``consent_update`` that sets it.
 
-"Latest" orders events by time, then event id, then the raw record, so ties are decided the same
-way in every run. The tracker's cart totals are trusted as sent; the profile keeps no item list.
+"Latest" orders events by time, then event id, then the value's text (JSON booleans as
+``[true]`` / ``[false]``), so ties are decided the same way in every run. (The job renders a
+number's text as the JVM does; for conflicting duplicates, the same event id at the same
+millisecond with different numbers of 10^7 or more, the JVM's ``1.0E7`` and Python's
+``10000000.0`` can order the other way.) The tracker's cart totals are trusted as sent; the
+profile keeps no item list.
 """
 
 from __future__ import annotations
@@ -92,7 +96,16 @@ def _later(current: int | None, ts_ms: int) -> int:
 
 
 Latest = tuple[int, str, str]
-"""An event's place in "latest" order: (time, event id, raw record)."""
+"""An event's place in "latest" order: (time, event id, value text)."""
+
+
+def _value_text(value: Any) -> str:
+    """Return a value's text as the job's JSON_VALUE / JSON_QUERY gives it (for ties)."""
+    if isinstance(value, bool):
+        return "[true]" if value else "[false]"
+    if isinstance(value, str):
+        return value
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 @dataclass
@@ -106,13 +119,13 @@ class _State:
     last_purchase_ms: int | None = None
     last_email_open_ms: int | None = None
 
-    def take(self, name: str, place: Latest, value: Any) -> None:
+    def take(self, name: str, event: Event, value: Any, text: Any = None) -> None:
+        place = (event.ts_ms, event.event_id, _value_text(value if text is None else text))
         if name not in self.last or self.last[name][0] < place:
             self.last[name] = (place, value)
 
     def add(self, event: Event) -> None:
         record, kind = event.record, event.event_type
-        place = (event.ts_ms, event.event_id, event.raw)
         self.times.append(event.ts_ms)
         self.counts[kind] += 1
         if event.session_id:
@@ -122,7 +135,7 @@ class _State:
         for name, source in TEXT_FIELDS:
             text = _text(record, source)
             if text is not None:
-                self.take(name, place, text)
+                self.take(name, event, text)
         if kind == "purchase":
             self.cents += order_cents(record)
             self.last_purchase_ms = _later(self.last_purchase_ms, event.ts_ms)
@@ -130,14 +143,15 @@ class _State:
             self.last_email_open_ms = _later(self.last_email_open_ms, event.ts_ms)
         if kind in CART_EVENTS:
             for name in ("cart_value", "cart_items"):
-                number = as_number(field_value(record, "properties." + name))
+                raw = field_value(record, "properties." + name)
+                number = as_number(raw)
                 if number is not None:
-                    self.take(name, place, number)
+                    self.take(name, event, number, raw)
         if kind == "consent_update":
             for channel in CONSENT_CHANNELS:
                 flag = field_value(record, "properties.consent." + channel)
                 if isinstance(flag, bool):
-                    self.take("consent_" + channel, place, flag)
+                    self.take("consent_" + channel, event, flag)
 
     def _cart(self, name: str) -> float:
         if name not in self.last:

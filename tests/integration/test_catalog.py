@@ -50,6 +50,15 @@ def catalog_lines() -> list[str]:
         json.dumps({"product_id": "p9999", "price": "cheap"}),
         json.dumps({"product_id": "p9998", "updated_at": "yesterday"}),
         json.dumps({"product_id": "p9997", "category": 5}),
+        "[1]",
+        json.dumps({"product_id": 7}),
+        json.dumps({"product_id": ""}),
+        json.dumps({"product_id": "p9996", "price": True}),
+        json.dumps({"product_id": "p9995", "price": {"amount": 1}}),
+        json.dumps({"product_id": "p9994", "margin_tier": ["high"]}),
+        json.dumps({"product_id": "p9993", "updated_at": -1}),
+        # Valid, with explicit nulls and a numeric string price.
+        json.dumps({"product_id": "p0007x", "category": None, "price": "3.5", "updated_at": None}),
     ]
     return lines
 
@@ -61,7 +70,7 @@ def test_decisions_carry_the_catalog_version_in_effect_at_their_event_time(tmp_p
     catalog_file = tmp_path / "catalog.jsonl"
     catalog_file.write_text("".join(line + "\n" for line in catalog_lines()))
     catalog, rejected = read_catalog(catalog_lines())
-    assert len(rejected) == 5
+    assert len(rejected) == 12
 
     config = GeneratorConfig(customers=500, seed=17, disorder_ms=10_000, horizon_ms=4 * DAY)
     traffic = [line for _, line in generate(config)]
