@@ -86,6 +86,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     cfg = _generator_config(args)
     assert isinstance(cfg, GeneratorConfig)
+    if args.catalog_output:
+        from journey_triggers.generator import catalog_lines
+
+        lines = catalog_lines(cfg.seed)
+        Path(args.catalog_output).write_text("".join(line + "\n" for line in lines))
+        print(f"wrote {len(lines)} catalog records to {args.catalog_output}")
     records = generate(cfg)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
@@ -323,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_generator_arguments(gen)
     gen.add_argument("--output", help="write JSON lines to this file")
+    gen.add_argument(
+        "--catalog-output", help="also write the journeys' product catalog (JSON lines) here"
+    )
     gen.add_argument("--bootstrap-servers", help="produce to Kafka at these servers")
     gen.add_argument("--topic", default="events", help="default: events")
     gen.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")

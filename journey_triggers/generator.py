@@ -106,6 +106,24 @@ def catalog(seed: int, size: int = 60) -> list[Product]:
     return products
 
 
+def catalog_lines(seed: int) -> list[str]:
+    """Return the generator's catalog as product-catalog records (``journey_triggers.catalog``).
+
+    The margin tier follows the price: below 50 low, below 150 medium, else high.
+    """
+    lines = []
+    for product in catalog(seed):
+        tier = "low" if product.price < 50 else "medium" if product.price < 150 else "high"
+        record = {
+            "product_id": product.product_id,
+            "category": product.category,
+            "price": product.price,
+            "margin_tier": tier,
+        }
+        lines.append(json.dumps(record, sort_keys=True))
+    return lines
+
+
 def _iso(ts_ms: int, offset_minutes: int) -> str:
     zone = timedelta(minutes=offset_minutes)
     local = datetime.fromtimestamp(ts_ms / 1000, tz=UTC) + zone

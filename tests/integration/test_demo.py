@@ -38,3 +38,7 @@ def test_demo_prints_decisions_agrees_with_reference_and_leaves_nothing_running(
     assert len(shown) == 3
     assert all(d["rule_id"] == "cart_abandonment" and d["status"] == "fired" for d in shown)
     assert all(len(d["decision_id"]) == 32 for d in shown)
+    # The demo trains a model and reads the generator's catalog: decisions carry both.
+    assert all(0.0 <= d["score"] <= 1.0 and len(d["model_version"]) == 12 for d in shown)
+    assert all(d["product"]["in_catalog"] for d in shown)
+    assert "holdout ROC AUC" in result.stdout
