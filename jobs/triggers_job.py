@@ -14,10 +14,12 @@ Tests call :func:`build_pipeline` with file sources and sinks.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs import sql
@@ -48,10 +50,24 @@ if TYPE_CHECKING:
 JOB_NAME = "journey-triggers"
 
 
+def use_this_python() -> None:
+    """Put this interpreter's directory first on PATH, before PyFlink starts its JVM.
+
+    Local Python workers run the ``python`` on PATH, and thread mode's embedded interpreter
+    takes its ``sys.path`` from it, so both must be this (virtual environment's) interpreter.
+    On a cluster, ``flink run -pyexec`` names the TaskManagers' interpreter instead.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = os.pathsep.join([bin_dir, path])
+
+
 def create_table_env(config: JobConfig) -> TableEnvironment:
     """Return a streaming TableEnvironment configured from ``config``."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
+    use_this_python()
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = env.get_config()
     settings = {

@@ -57,6 +57,9 @@ def flink_gateway() -> None:
     """
     from pyflink.java_gateway import get_gateway
 
+    from jobs.triggers_job import use_this_python
+
+    use_this_python()
     get_gateway()
 
 

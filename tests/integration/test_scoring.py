@@ -99,20 +99,22 @@ def test_scored_decisions_equal_reference_and_online_features_equal_offline(tmp_
     assert compared >= 0.9 * len(offline.event_ids) and compared >= 3000, compared
 
 
-def test_row_udf_scores_exactly_like_the_pandas_udf(tmp_path, model_file):
+def test_row_udf_and_thread_mode_score_exactly_like_the_pandas_udf(tmp_path, model_file):
     traffic = lines(seed=303, customers=60)
     runs = {}
-    for udf in ("pandas", "row"):
+    # Thread mode runs the row UDF inside the JVM; Flink runs pandas UDFs in a process anyway.
+    for udf, mode in (("pandas", "process"), ("row", "process"), ("row", "thread")):
         config = JobConfig(
             parallelism=2,
             out_of_orderness_ms=10_000,
             rules=RULES,
             model_path=str(model_file),
             scoring_udf=udf,
+            python_execution_mode=mode,
         )
-        runs[udf] = sorted(
+        runs[udf, mode] = sorted(
             (d["decision_id"], d["score"], tuple(sorted(d["features"].items())))
-            for d in run_on_file(traffic, tmp_path, config, udf)["decisions"]
+            for d in run_on_file(traffic, tmp_path, config, f"{udf}-{mode}")["decisions"]
         )
-    assert len(runs["pandas"]) >= 100
-    assert runs["pandas"] == runs["row"]
+    assert len(runs["pandas", "process"]) >= 100
+    assert runs["pandas", "process"] == runs["row", "process"] == runs["row", "thread"]

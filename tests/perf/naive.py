@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -83,11 +82,9 @@ def run(input_path: str, rules_path: str, output_dir: str, parallelism: int, mod
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.datastream.connectors.file_system import FileSink, FileSource, StreamFormat
 
-    # Python workers run `python` from PATH unless told, and thread mode's embedded interpreter
-    # takes its sys.path from the `python` on the JVM's PATH: both must be this venv's python,
-    # so put it first on PATH before the first pyflink call starts the JVM.
-    bin_dir = str(Path(sys.executable).parent)
-    os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    from jobs.triggers_job import use_this_python
+
+    use_this_python()
     config = Configuration()
     config.set_string("python.execution-mode", mode)
     config.set_string("python.executable", sys.executable)
