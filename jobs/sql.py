@@ -397,21 +397,24 @@ def _union(known: str, resolved: str) -> str:
 
 
 def events_context_view() -> str:
-    """Return the view of on-time events with their session's first event time.
+    """Return the view of on-time events with their session's first event time and counts.
 
-    Only rules with ``session_dwell`` conditions read it. The OVER aggregate orders by event
-    time, so the minimum is over every on-time event of the session up to this one, whatever
-    their arrival order (see ``journey_triggers.semantics.context``).
+    Rules with ``session_dwell`` conditions and the profile read it. The OVER aggregate orders
+    by event time, so its values cover every on-time event of the session up to this one
+    (this millisecond included), whatever their arrival order (see
+    ``journey_triggers.semantics.context``). The counts feed the profile's session fields.
     """
     session = f"CASE WHEN {non_empty_string('$.session_id')} THEN {json_value('$.session_id')} END"
+    carts = "SUM(CASE WHEN event_type = 'add_to_cart' THEN 1 ELSE 0 END)"
     return f"""CREATE TEMPORARY VIEW {EVENTS_CONTEXT} AS
 SELECT event_id, event_type, customer_key, ts, ts_ms, line,
-  CASE WHEN session_id IS NOT NULL THEN MIN(ts_ms) OVER (
-    PARTITION BY customer_key, session_id ORDER BY ts
-    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-  ) END AS session_start_ms
+  CASE WHEN session_id IS NOT NULL THEN MIN(ts_ms) OVER s END AS session_start_ms,
+  CASE WHEN session_id IS NOT NULL THEN COUNT(*) OVER s END AS session_events,
+  CASE WHEN session_id IS NOT NULL THEN {carts} OVER s END AS session_add_to_carts
 FROM (SELECT event_id, event_type, customer_key, ts, ts_ms, line, {session} AS session_id
-      FROM {EVENTS}) e"""
+      FROM {EVENTS}) e
+WINDOW s AS (PARTITION BY customer_key, session_id ORDER BY ts
+  RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
 
 
 def _latest_key(condition: str, value: str) -> str:
@@ -522,6 +525,9 @@ def profile_view() -> str:
         "cart_value": cart("cart_value"),
         "cart_items": cart("cart_items"),
         **{f"consent_{c}": consent(c) for c in pf.CONSENT_CHANNELS},
+        "session_start_ms": "session_start_ms",
+        "session_events": "session_events",
+        "session_add_to_carts": "session_add_to_carts",
     }
     assert tuple(fields) == pf.PROFILE_FIELDS
     members = ",\n    ".join(f"KEY {quote(name)} VALUE {sql}" for name, sql in fields.items())
@@ -532,6 +538,7 @@ SELECT event_id, event_type, customer_key, ts, ts_ms, line, session_start_ms,
   ) AS profile
 FROM (
   SELECT event_id, event_type, customer_key, ts, ts_ms, line, session_start_ms,
+    session_events, session_add_to_carts,
     {inner}
   FROM {EVENTS_CONTEXT}
   WINDOW w AS (PARTITION BY customer_key ORDER BY ts

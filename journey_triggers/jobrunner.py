@@ -22,6 +22,16 @@ class JobFailedError(JourneyTriggersError):
     """The job process exited with an error."""
 
 
+def job_environment() -> dict[str, str]:
+    """Return this process's environment for a child that runs a PyFlink job.
+
+    After a job with a Python UDF has run in this process, PyFlink leaves
+    ``PYFLINK_GATEWAY_DISABLED`` set here (it is meant for its Python workers), and a child
+    that inherits it refuses to start its own JVM gateway.
+    """
+    return {k: v for k, v in os.environ.items() if k != "PYFLINK_GATEWAY_DISABLED"}
+
+
 def run_job(args: Sequence[str], *, timeout_s: float, log_path: Path) -> None:
     """Run ``python -m jobs.triggers_job ARGS`` to completion; raise with the log tail on error."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,6 +42,7 @@ def run_job(args: Sequence[str], *, timeout_s: float, log_path: Path) -> None:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=job_environment(),
         )
         try:
             code = process.wait(timeout=timeout_s)

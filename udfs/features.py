@@ -7,7 +7,8 @@ profile; the job's scoring UDFs (``udfs/scoring.py``) compute it for every candi
 from the profile the job keeps in Flink state, with this same function. A test holds the two
 equal on the same events.
 
-Times become hours before the moment; "never" is -1. Changing the list or a formula changes
+Times become hours (minutes within the session) before the moment; "never" and "no session"
+are -1. Changing the list or a formula changes
 ``FEATURE_VERSION``, and a model trained on another version is refused at start.
 """
 
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 HOUR_MS = 3_600_000.0
+MINUTE_MS = 60_000.0
 ANCHOR_TYPES: tuple[str, ...] = ("product_view", "add_to_cart", "checkout_started", "email_open")
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -36,6 +38,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "cart_value",
     "cart_items",
     "last_device_mobile",
+    "minutes_in_session",
+    "session_events",
+    "session_add_to_carts",
     *(f"anchor_{t}" for t in ANCHOR_TYPES),
 )
 
@@ -65,6 +70,11 @@ def feature_vector(profile: Mapping[str, Any], event_type: str, ts_ms: int) -> l
         _number(profile["cart_value"]),
         _number(profile["cart_items"]),
         1.0 if profile["last_device_type"] == "mobile" else 0.0,
+        -1.0
+        if profile["session_start_ms"] is None
+        else (ts_ms - profile["session_start_ms"]) / MINUTE_MS,
+        _number(profile["session_events"]),
+        _number(profile["session_add_to_carts"]),
         *(1.0 if event_type == t else 0.0 for t in ANCHOR_TYPES),
     ]
 

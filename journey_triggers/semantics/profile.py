@@ -23,6 +23,9 @@ Fields (``None``, JSON ``null``, when there is nothing to report):
   number, if it is later than the latest purchase; else 0 (a purchase empties the cart).
 * ``consent_email``, ``consent_sms``, ``consent_push``: the boolean in
   ``properties.consent.<channel>`` of the latest ``consent_update`` that sets it.
+* ``session_start_ms``, ``session_events``, ``session_add_to_carts``: the event's own session
+  (its ``session_id``): its first event time, and its events and adds to cart so far; ``None``
+  for an event without a session.
 
 "Latest" orders events by time, then event id, then the value's text (JSON booleans as
 ``[true]`` / ``[false]``), so ties are decided the same way in every run. (The job renders a
@@ -34,6 +37,8 @@ profile keeps no item list.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -64,6 +69,9 @@ PROFILE_FIELDS: tuple[str, ...] = (
     "consent_email",
     "consent_sms",
     "consent_push",
+    "session_start_ms",
+    "session_events",
+    "session_add_to_carts",
 )
 CONSENT_CHANNELS: tuple[str, ...] = ("email", "sms", "push")
 CART_EVENTS: tuple[str, ...] = ("add_to_cart", "remove_from_cart", "checkout_started")
@@ -184,11 +192,40 @@ class _State:
         }
 
 
+def _session_counts(events: Sequence[Event]) -> dict[int, tuple[int, int]]:
+    """Return, per index of an event with a session, its session's (events, adds) so far.
+
+    "So far" includes every event of the session's same millisecond, as the job's RANGE frame.
+    """
+    sessions: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, event in enumerate(events):
+        if event.session_id is not None:
+            sessions[(event.customer_key, event.session_id)].append(index)
+    counts: dict[int, tuple[int, int]] = {}
+    for indices in sessions.values():
+        indices.sort(key=lambda i: events[i].ts_ms)
+        times = [events[i].ts_ms for i in indices]
+        adds = list(
+            itertools.accumulate(int(events[i].event_type == "add_to_cart") for i in indices)
+        )
+        for i in indices:
+            upto = bisect.bisect_right(times, events[i].ts_ms)
+            counts[i] = (upto, adds[upto - 1])
+    return counts
+
+
 def with_profiles(events: Sequence[Event]) -> list[Event]:
-    """Return ``events`` (same order) with ``profile`` set: the profile as of each event."""
+    """Return ``events`` (same order) with ``profile`` set: the profile as of each event.
+
+    The events get their ``session_start_ms`` too (``evaluator.with_session_starts``).
+    """
+    from journey_triggers.semantics.evaluator import with_session_starts
+
+    events = with_session_starts(events)
     by_customer: dict[str, list[int]] = defaultdict(list)
     for index, event in enumerate(events):
         by_customer[event.customer_key].append(index)
+    sessions = _session_counts(events)
     profiles: dict[int, dict[str, Any]] = {}
     for indices in by_customer.values():
         indices.sort(key=lambda i: events[i].ts_ms)
@@ -203,6 +240,12 @@ def with_profiles(events: Sequence[Event]) -> list[Event]:
                 end += 1
             snapshot = state.profile()
             for i in indices[position:end]:
-                profiles[i] = snapshot
+                session_events, session_adds = sessions.get(i, (None, None))
+                profiles[i] = {
+                    **snapshot,
+                    "session_start_ms": events[i].session_start_ms,
+                    "session_events": session_events,
+                    "session_add_to_carts": session_adds,
+                }
             position = end
     return [replace(event, profile=profiles[i]) for i, event in enumerate(events)]

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pyflink.common import JobStatus
 
 from jobs.specs import KafkaCatalogSpec, KafkaSinkSpec, KafkaSourceSpec
 from jobs.triggers_job import build_pipeline, create_table_env
@@ -126,21 +127,27 @@ def test_catalog_updates_apply_while_the_job_runs(local_broker, no_leftover_proc
     )
     source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="l.events")
     result = build_pipeline(t_env, source, sink, config).execute()
+    client = result.get_job_client()
     try:
+        deadline = time.monotonic() + 180
+        while client.get_job_status().result() != JobStatus.RUNNING:
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.5)
         # Carts abandoned before the price change, then the change, then carts after it; a
         # last event pushes event time past every abandonment window.
         produce(bootstrap, "l.events", [add("before", 0)])
         first = consume_json(bootstrap, "l.decisions", idle_timeout_s=2, max_wait_s=5)
         assert first == []
         produce(bootstrap, "l.events", [add("push-1", 30)])
-        first = consume_json(bootstrap, "l.decisions", expected=1, max_wait_s=60)
-        assert [d["product"]["price"] for d in first] == [10.0]
+        first = consume_json(bootstrap, "l.decisions", expected=1, max_wait_s=180)
+        status = client.get_job_status().result()
+        assert [d["product"]["price"] for d in first] == [10.0], status
 
         produce(bootstrap, "l.catalog", [catalog_record("p1", 7.5, T0 + 40 * MINUTE)])
         time.sleep(3)
         produce(bootstrap, "l.events", [add("after", 45), add("push-2", 100)])
-        every = consume_json(bootstrap, "l.decisions", expected=3, max_wait_s=60)
+        every = consume_json(bootstrap, "l.decisions", expected=3, max_wait_s=180)
         prices = {d["explanation"]["anchor_event_id"]: d["product"]["price"] for d in every}
         assert prices == {"before": 10.0, "push-1": 10.0, "after": 7.5}
     finally:
-        result.get_job_client().cancel().result()
+        client.cancel().result()

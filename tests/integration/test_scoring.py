@@ -96,7 +96,8 @@ def test_scored_decisions_equal_reference_and_online_features_equal_offline(tmp_
         if event_id in online:
             assert online[event_id] == dict(zip(FEATURE_NAMES, row, strict=True)), event_id
             compared += 1
-    assert compared >= 0.9 * len(offline.event_ids) and compared >= 3000, compared
+    # Every training example is a moment the rule fired at: all of them are compared.
+    assert compared == len(offline.event_ids) >= 3000, (compared, len(offline.event_ids))
 
 
 def test_row_udf_and_thread_mode_score_exactly_like_the_pandas_udf(tmp_path, model_file):

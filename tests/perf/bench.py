@@ -66,7 +66,7 @@ import yaml
 
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
 from journey_triggers.generator import GeneratorConfig, generate
-from journey_triggers.jobrunner import kill_group
+from journey_triggers.jobrunner import job_environment, kill_group
 from journey_triggers.rules.loader import yaml_with_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +178,12 @@ def run_job(
     print(f"  {name}: running ({events:,} events) ...", flush=True)
     with open(log, "wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+            env=job_environment(),
         )
         sampler = Sampler(process.pid, checkpoints)
         thread = sampler.start()
@@ -342,7 +347,12 @@ def measure_latency(
     ]  # fmt: skip
     log = open(work / "latency-job.log", "wb")  # noqa: SIM115 - closed below
     job = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=ROOT,
+        env=job_environment(),
     )
     appended: dict[str, float] = {}
     received: list[tuple[str, str, float]] = []

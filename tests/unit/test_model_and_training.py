@@ -82,6 +82,9 @@ def test_feature_vector_of_a_profile():
         "cart_value": 40.0,
         "cart_items": 1.0,
         "last_device_type": "mobile",
+        "session_start_ms": T0 - 30 * 60_000,
+        "session_events": 4,
+        "session_add_to_carts": 1,
     }
     got = dict(zip(FEATURE_NAMES, feature_vector(profile, "add_to_cart", T0), strict=True))
     assert got["hours_since_first_seen"] == 48.0
@@ -90,6 +93,10 @@ def test_feature_vector_of_a_profile():
     assert got["last_device_mobile"] == 1.0
     assert got["anchor_add_to_cart"] == 1.0 and got["anchor_product_view"] == 0.0
     assert (got["events"], got["revenue"], got["cart_items"]) == (9.0, 80.5, 1.0)
+    assert (got["minutes_in_session"], got["session_events"]) == (30.0, 4.0)
+    no_session = {**profile, "session_start_ms": None, "session_events": None}
+    got = dict(zip(FEATURE_NAMES, feature_vector(no_session, "page_view", T0), strict=True))
+    assert (got["minutes_in_session"], got["session_events"]) == (-1.0, 0.0)
 
 
 def ev(event_id: str, event_type: str, hours: float, customer: str) -> Event:
