@@ -1,4 +1,7 @@
-"""The catalog and the training history from Kafka topics, and catalog updates while running."""
+"""The catalog and the training history from Kafka, and catalog updates while the job runs.
+
+Updates while running come from a topic, or as new files in a watched directory.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,13 @@ from pathlib import Path
 import pytest
 from pyflink.common import JobStatus
 
-from jobs.specs import KafkaCatalogSpec, KafkaSinkSpec, KafkaSourceSpec
+from jobs.specs import (
+    CatalogSpec,
+    FileCatalogSpec,
+    KafkaCatalogSpec,
+    KafkaSinkSpec,
+    KafkaSourceSpec,
+)
 from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker, cli
 from journey_triggers.catalog import read_catalog
@@ -94,11 +103,30 @@ def test_catalog_topic_enriches_and_history_topic_trains(
     assert read_model(model)[1].version == summary["model_version"]
 
 
-def test_catalog_updates_apply_while_the_job_runs(local_broker, no_leftover_processes):
+@pytest.mark.parametrize("kind", ["topic", "directory"])
+def test_catalog_updates_apply_while_the_job_runs(
+    local_broker, no_leftover_processes, tmp_path, kind
+):
     bootstrap = local_broker.bootstrap_servers
     topics = {"l.events": 1, "l.catalog": 1, "l.decisions": 1, "l.dlq": 1, "l.late": 1}
     broker.create_topics(bootstrap, topics)
-    produce(bootstrap, "l.catalog", [catalog_record("p1", 10.0)])
+    directory = tmp_path / "catalog"
+    directory.mkdir()
+    catalog: CatalogSpec
+
+    def publish(name: str, record: tuple[str, str]) -> None:
+        if kind == "topic":
+            produce(bootstrap, "l.catalog", [record])
+        else:  # a new file in the watched directory, written whole, then renamed into place
+            partial = tmp_path / f"{name}.partial"
+            partial.write_text(record[1] + "\n")
+            partial.rename(directory / f"{name}.jsonl")
+
+    if kind == "topic":
+        catalog = KafkaCatalogSpec(bootstrap_servers=bootstrap, topic="l.catalog")
+    else:
+        catalog = FileCatalogSpec(path=str(directory), monitor_interval_ms=500)
+    publish("v1", catalog_record("p1", 10.0))
 
     def add(event_id: str, minute: float) -> tuple[str, str]:
         record = {
@@ -115,7 +143,7 @@ def test_catalog_updates_apply_while_the_job_runs(local_broker, no_leftover_proc
         checkpoint_interval_ms=1_000,
         idle_timeout_ms=1_000,
         rules=RULES,
-        catalog=KafkaCatalogSpec(bootstrap_servers=bootstrap, topic="l.catalog"),
+        catalog=catalog,
     )
     t_env = create_table_env(config)
     sink = KafkaSinkSpec(
@@ -143,7 +171,7 @@ def test_catalog_updates_apply_while_the_job_runs(local_broker, no_leftover_proc
         status = client.get_job_status().result()
         assert [d["product"]["price"] for d in first] == [10.0], status
 
-        produce(bootstrap, "l.catalog", [catalog_record("p1", 7.5, T0 + 40 * MINUTE)])
+        publish("v2", catalog_record("p1", 7.5, T0 + 40 * MINUTE))
         time.sleep(3)
         produce(bootstrap, "l.events", [add("after", 45), add("push-2", 100)])
         every = consume_json(bootstrap, "l.decisions", expected=3, max_wait_s=180)
