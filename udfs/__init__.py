@@ -1,5 +1,7 @@
-"""Vectorized (pandas/Arrow) UDFs of journey-triggers.
+"""The propensity model's Python side: features, model files and the scoring UDFs.
 
-Propensity scoring lands here with the scikit-learn model (see the roadmap in the README); the
-detection pipeline of this release runs entirely in JVM SQL operators and calls no Python UDF.
+``features.py`` is the one feature definition (training and the job call it), ``model.py`` reads
+and writes content-hashed model files, and ``scoring.py`` holds the vectorized (pandas over Arrow)
+scoring UDF the job runs on candidate decisions, and a row-at-a-time twin for benchmarks.
+Detection itself runs in JVM SQL and calls no Python per event.
 """
