@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel
-
 from jobs.sql import (
     CATALOG,
     DECISIONS_SINK,
@@ -54,6 +52,7 @@ from journey_triggers.semantics.conditions import (
     NUMBER,
     PROFILE_PREFIX,
     UnsupportedConditionError,
+    conditions_of,
     uses_profile,
     uses_score,
     uses_session,
@@ -410,25 +409,12 @@ PROFILE_COLUMNS = ", session_start_ms, profile"
 
 def _events(rule: Rule, scored: bool, catalog: bool) -> Source:
     """Return what a rule reads (see :class:`Source`)."""
-    conditions = _conditions(rule)
+    conditions = conditions_of(rule)
     if scored or any(uses_profile(c) for c in conditions):
         return Source(EVENTS_PROFILE, PROFILE_COLUMNS, scored, catalog)
     if any(uses_session(c) for c in conditions):
         return Source(EVENTS_CONTEXT, SESSION_COLUMNS, False, catalog)
     return Source(EVENTS, "", False, catalog)
-
-
-def _conditions(node: object) -> list[Condition]:
-    """Return every condition tree in a rule (rule conditions and pattern ``where``s)."""
-    if isinstance(
-        node, Predicate | LocalTime | StoreDistance | SessionDwell | Score | All | Any_ | Not
-    ):
-        return [node]
-    if isinstance(node, BaseModel):
-        return [c for name in type(node).model_fields for c in _conditions(getattr(node, name))]
-    if isinstance(node, list | tuple):
-        return [c for item in node for c in _conditions(item)]
-    return []
 
 
 def _anchor_key(prefix: str, extra: str) -> str:
@@ -663,7 +649,7 @@ def compile_select(rule: Rule, *, scored: bool = False, catalog: bool = False) -
     scoring stage of :func:`compile_rules`.
     """
     try:
-        if any(uses_score(c) for c in _conditions(rule.trigger)):
+        if any(uses_score(c) for c in conditions_of(rule.trigger)):
             msg = "score conditions go in the rule's conditions, not in an event pattern"
             raise UnsupportedConditionError(msg)
         if uses_score(rule.conditions) and not scored:

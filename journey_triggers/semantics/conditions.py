@@ -29,6 +29,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.events import Event
 from journey_triggers.rules.model import (
@@ -174,6 +176,19 @@ def evaluate(condition: Condition | None, event: Event) -> bool:
     key = next(iter(type(condition).model_fields))
     msg = f"'{key}' conditions are not supported here"
     raise UnsupportedConditionError(msg)
+
+
+def conditions_of(node: object) -> list[Condition]:
+    """Return every condition tree in a rule or part of one (conditions and pattern ``where``s)."""
+    if isinstance(
+        node, Predicate | LocalTime | StoreDistance | SessionDwell | Score | All | Any_ | Not
+    ):
+        return [node]
+    if isinstance(node, BaseModel):
+        return [c for name in type(node).model_fields for c in conditions_of(getattr(node, name))]
+    if isinstance(node, list | tuple):
+        return [c for item in node for c in conditions_of(item)]
+    return []
 
 
 def _uses(condition: Condition | None, leaf: Callable[[Condition], bool]) -> bool:

@@ -86,8 +86,10 @@ from journey_triggers.rules.model import (
     TrendTrigger,
 )
 from journey_triggers.semantics.conditions import (
+    conditions_of,
     evaluate,
     field_value,
+    uses_profile,
 )
 from journey_triggers.semantics.identity import resolve_identities
 from journey_triggers.semantics.profile import with_profiles
@@ -552,17 +554,20 @@ def evaluate_rules(
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id.
 
     Identities are stitched first (``semantics.identity``) with the given window, then every
-    event gets its session start and profile. With a ``model``, every event is scored as a
-    moment (``udfs/features.py``), and decisions carry their anchor's score and features.
+    event gets its session start, and its profile when a rule reads it or a model scores.
+    With a ``model``, every event is scored as a moment (``udfs/features.py``), and decisions
+    carry their anchor's score and features.
     With a ``catalog``, decisions carry their product as of their event time.
     """
-    events = with_profiles(with_session_starts(resolve_identities(events, identity_window_ms)))
+    rules = [rule for rule in rules if rule.enabled]
+    events = with_session_starts(resolve_identities(events, identity_window_ms))
+    if model is not None or any(uses_profile(c) for r in rules for c in conditions_of(r)):
+        events = with_profiles(events)
     if model is not None:
         events = with_scores(events, model)
     decisions: list[Decision] = []
     for rule in rules:
-        if rule.enabled:
-            decisions += _EVALUATORS[type(rule.trigger)](rule, rule.trigger, events)
+        decisions += _EVALUATORS[type(rule.trigger)](rule, rule.trigger, events)
     if catalog is not None:
         decisions = [replace(d, product=product_at(catalog, d)) for d in decisions]
     return sorted(decisions, key=lambda d: (d.decision_id, d.rule_id))
