@@ -561,7 +561,7 @@ def evaluate_rules(
     """
     rules = [rule for rule in rules if rule.enabled]
     events = with_session_starts(resolve_identities(events, identity_window_ms))
-    if model is not None or any(uses_profile(c) for r in rules for c in conditions_of(r)):
+    if model is not None or any(_reads_profile(rule) for rule in rules):
         events = with_profiles(events)
     if model is not None:
         events = with_scores(events, model)
@@ -586,6 +586,18 @@ def product_at(catalog: Catalog, decision: Decision) -> dict[str, Any] | None:
         "margin_tier": entry.margin_tier if entry else None,
         "catalog_version_time": format_timestamp_ms(entry.version_ms) if entry else None,
     }
+
+
+_READS_PROFILE: dict[int, tuple[Rule, bool]] = {}
+
+
+def _reads_profile(rule: Rule) -> bool:
+    """Return whether a rule reads profile fields (cached: the naive baseline asks per event)."""
+    cached = _READS_PROFILE.get(id(rule))
+    if cached is None or cached[0] is not rule:
+        cached = (rule, any(uses_profile(c) for c in conditions_of(rule)))
+        _READS_PROFILE[id(rule)] = cached
+    return cached[1]
 
 
 def with_scores(events: Sequence[Event], model: PropensityModel) -> list[Event]:
