@@ -20,6 +20,7 @@ from jobs.sql import (
     PRODUCT_SQL_TYPE,
     interval,
     json_is_string,
+    json_number,
     json_value,
     quote,
     utc,
@@ -49,7 +50,6 @@ from journey_triggers.rules.model import (
 )
 from journey_triggers.semantics import context
 from journey_triggers.semantics.conditions import (
-    NUMBER,
     PROFILE_PREFIX,
     UnsupportedConditionError,
     conditions_of,
@@ -69,8 +69,6 @@ from journey_triggers.semantics.evaluator import (
 )
 from udfs.features import FEATURE_NAMES
 
-_NUMBER_SQL = quote(NUMBER.pattern)
-
 
 def _path(field: str) -> str:
     # Field names are validated by the rule model: identifiers joined by dots.
@@ -84,8 +82,7 @@ def field_text(field: str, column: str = "line") -> str:
 
 def _number(field: str, column: str) -> str:
     """Return the field as DOUBLE if it is a JSON number or a string written as one, else NULL."""
-    text = field_text(field, column)
-    return f"(CASE WHEN REGEXP({text}, {_NUMBER_SQL}) THEN CAST({text} AS DOUBLE) END)"
+    return json_number(_path(field), column)
 
 
 def _double(value: float) -> str:

@@ -228,7 +228,7 @@ FROM (
   FROM (
     SELECT {json_value("$.product_id")} AS product_id,
       CASE WHEN {json_is_string("$.category")} THEN {json_value("$.category")} END AS category,
-      {_number_text("$.price")} AS price,
+      {json_number("$.price")} AS price,
       CASE WHEN {json_is_string("$.margin_tier")} THEN {json_value("$.margin_tier")}
       END AS margin_tier,
       version_ms, version_ts
@@ -439,7 +439,7 @@ def _latest_ms(key: str) -> str:
     return f"CAST(SUBSTR({key}, 1, 15) AS BIGINT)"
 
 
-def _number_text(path: str, column: str = "line") -> str:
+def json_number(path: str, column: str = "line") -> str:
     """Return SQL for a field as DOUBLE: a JSON number or a string written as one, else NULL."""
     text = json_value(path, column)
     return f"(CASE WHEN REGEXP({text}, {quote(NUMBER.pattern)}) THEN CAST({text} AS DOUBLE) END)"
@@ -453,8 +453,8 @@ def profile_view() -> str:
     millisecond, so peers see the same profile whatever their arrival order.
     """
     cart_events = ", ".join(quote(t) for t in pf.CART_EVENTS)
-    value = _number_text("$.properties.cart_value")
-    price = _number_text("$.properties.price")
+    value = json_number("$.properties.cart_value")
+    price = json_number("$.properties.price")
     order = f"COALESCE({value}, {price})"
     cents = (
         f"CASE WHEN event_type = 'purchase' THEN COALESCE(CASE WHEN {order} BETWEEN 0.0E0 "
@@ -465,7 +465,7 @@ def profile_view() -> str:
     for name, source in pf.TEXT_FIELDS:
         keys[name] = _latest_key(non_empty_string("$." + source), json_value("$." + source))
     for name in ("cart_value", "cart_items"):
-        number = _number_text("$.properties." + name)
+        number = json_number("$.properties." + name)
         keys[name] = _latest_key(
             f"event_type IN ({cart_events}) AND {number} IS NOT NULL",
             json_value("$.properties." + name),

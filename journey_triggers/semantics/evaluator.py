@@ -560,9 +560,11 @@ def evaluate_rules(
     With a ``catalog``, decisions carry their product as of their event time.
     """
     rules = [rule for rule in rules if rule.enabled]
-    events = with_session_starts(resolve_identities(events, identity_window_ms))
+    events = resolve_identities(events, identity_window_ms)
     if model is not None or any(_reads_profile(rule) for rule in rules):
-        events = with_profiles(events)
+        events = with_profiles(events)  # sets the session starts too
+    else:
+        events = with_session_starts(events)
     if model is not None:
         events = with_scores(events, model)
     decisions: list[Decision] = []

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from jobs.specs import FileSinkSpec, FileSourceSpec, SinkSpec, SourceSpec
+from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSinkSpec, SinkSpec, SourceSpec
 from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker
 from journey_triggers.config import JobConfig
@@ -89,6 +89,17 @@ def run_pipeline(
     """Run the job in-process on a minicluster until its bounded input is done."""
     t_env = create_table_env(config)
     build_pipeline(t_env, source, sink, config).execute().wait()
+
+
+def kafka_sink(bootstrap: str, prefix: str) -> KafkaSinkSpec:
+    """Return an exactly-once Kafka sink to ``<prefix>.decisions``, ``.dlq`` and ``.late``."""
+    return KafkaSinkSpec(
+        bootstrap_servers=bootstrap,
+        decisions_topic=f"{prefix}.decisions",
+        dead_letter_topic=f"{prefix}.dlq",
+        late_topic=f"{prefix}.late",
+        transactional_id_prefix=f"jt-{prefix}",
+    )
 
 
 def read_json_lines(directory: Path) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from jobs.specs import (
     CatalogSpec,
     FileCatalogSpec,
     KafkaCatalogSpec,
-    KafkaSinkSpec,
     KafkaSourceSpec,
 )
 from jobs.triggers_job import build_pipeline, create_table_env
@@ -29,7 +28,7 @@ from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.rules.loader import load_rules
 from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.training import examples, read_history
-from tests.integration.conftest import assert_same_decisions, run_pipeline
+from tests.integration.conftest import assert_same_decisions, kafka_sink, run_pipeline
 from udfs.model import read_model
 
 pytestmark = pytest.mark.integration
@@ -63,13 +62,7 @@ def test_catalog_topic_enriches_and_history_topic_trains(
 
     run_pipeline(
         KafkaSourceSpec(bootstrap_servers=bootstrap, topic="k.events", bounded=True),
-        KafkaSinkSpec(
-            bootstrap_servers=bootstrap,
-            decisions_topic="k.decisions",
-            dead_letter_topic="k.dlq",
-            late_topic="k.late",
-            transactional_id_prefix="jt-kcat",
-        ),
+        kafka_sink(bootstrap, "k"),
         JobConfig(
             parallelism=2,
             checkpoint_interval_ms=1_000,
@@ -146,13 +139,7 @@ def test_catalog_updates_apply_while_the_job_runs(
         catalog=catalog,
     )
     t_env = create_table_env(config)
-    sink = KafkaSinkSpec(
-        bootstrap_servers=bootstrap,
-        decisions_topic="l.decisions",
-        dead_letter_topic="l.dlq",
-        late_topic="l.late",
-        transactional_id_prefix="jt-live",
-    )
+    sink = kafka_sink(bootstrap, "l")
     source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="l.events")
     result = build_pipeline(t_env, source, sink, config).execute()
     client = result.get_job_client()

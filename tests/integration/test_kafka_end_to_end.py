@@ -12,7 +12,7 @@ from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.rules.builtin import cart_abandonment
 from journey_triggers.semantics.evaluator import evaluate_rules
-from tests.integration.conftest import assert_same_decisions, run_pipeline
+from tests.integration.conftest import assert_same_decisions, kafka_sink, run_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -74,13 +74,7 @@ def test_the_whole_pack_writes_through_one_exactly_once_kafka_sink(
 
     run_pipeline(
         KafkaSourceSpec(bootstrap_servers=bootstrap, topic="pack.events", bounded=True),
-        KafkaSinkSpec(
-            bootstrap_servers=bootstrap,
-            decisions_topic="pack.decisions",
-            dead_letter_topic="pack.dlq",
-            late_topic="pack.late",
-            transactional_id_prefix="jt-pack",
-        ),
+        kafka_sink(bootstrap, "pack"),
         JobConfig(parallelism=2, checkpoint_interval_ms=1_000, rules=rules),
     )
 

@@ -60,7 +60,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -164,6 +164,18 @@ def _largest_checkpoint(directory: Path) -> int:
     return largest
 
 
+def _start(command: Sequence[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start a job process in its own session, its output in ``log``."""
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=ROOT,
+        env=job_environment(),
+    )
+
+
 def run_job(
     name: str,
     command: Sequence[str],
@@ -177,14 +189,7 @@ def run_job(
     log = work / f"{name.replace(' ', '-')}.log"
     print(f"  {name}: running ({events:,} events) ...", flush=True)
     with open(log, "wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ROOT,
-            env=job_environment(),
-        )
+        process = _start(command, out)
         sampler = Sampler(process.pid, checkpoints)
         thread = sampler.start()
         try:
@@ -346,14 +351,7 @@ def measure_latency(
         "--checkpoint-dir", (work / "latency-checkpoints").as_uri(),
     ]  # fmt: skip
     log = open(work / "latency-job.log", "wb")  # noqa: SIM115 - closed below
-    job = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        command,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=ROOT,
-        env=job_environment(),
-    )
+    job = _start(command, log)
     appended: dict[str, float] = {}
     received: list[tuple[str, str, float]] = []
     stop = threading.Event()

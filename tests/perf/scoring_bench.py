@@ -24,6 +24,7 @@ the row UDF. The figures are printed, and appended to ``tests/perf/RESULTS.md`` 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -155,8 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def json_text(event: Event) -> str:
     """Return the event's profile as the job's UDF receives it: JSON text."""
-    import json
-
     return json.dumps(event.profile)
 
 
