@@ -330,6 +330,13 @@ def _insert(
         # The catalog is joined at the candidate's event time, on the anchor's product.
         product = field_text("properties.product_id", "a.line")
         anchor += f",\n  {rowtime} AS rt, {product} AS product_id"
+    if reads.policy:
+        # What the decision policy reads of the trigger's context (``semantics.policy``).
+        context = ", ".join(
+            f"{field_text(name, 'a.line')} AS ctx_{name}"
+            for name in ("time_zone", "device_type", "channel")
+        )
+        anchor += f",\n  {context}, a.ts_ms AS ctx_anchor_ms, {rule.priority} AS ctx_priority"
     return f"""SELECT
 {_decision_select(rule, trigger_time, explanation)}{anchor}
 FROM {source}
@@ -398,20 +405,21 @@ class Source(NamedTuple):
     extra: str
     scored: bool = False
     catalog: bool = False
+    policy: bool = False
 
 
 SESSION_COLUMNS = ", session_start_ms"
 PROFILE_COLUMNS = ", session_start_ms, profile"
 
 
-def _events(rule: Rule, scored: bool, catalog: bool) -> Source:
+def _events(rule: Rule, scored: bool, catalog: bool, policy: bool) -> Source:
     """Return what a rule reads (see :class:`Source`)."""
     conditions = conditions_of(rule)
     if scored or any(uses_profile(c) for c in conditions):
-        return Source(EVENTS_PROFILE, PROFILE_COLUMNS, scored, catalog)
+        return Source(EVENTS_PROFILE, PROFILE_COLUMNS, scored, catalog, policy)
     if any(uses_session(c) for c in conditions):
-        return Source(EVENTS_CONTEXT, SESSION_COLUMNS, False, catalog)
-    return Source(EVENTS, "", False, catalog)
+        return Source(EVENTS_CONTEXT, SESSION_COLUMNS, False, catalog, policy)
+    return Source(EVENTS, "", False, catalog, policy)
 
 
 def _anchor_key(prefix: str, extra: str) -> str:
@@ -639,7 +647,9 @@ PROPENSITY_FUNCTION = "jt_propensity"
 """The scoring UDF's name in the job's SQL (``udfs/scoring.py``)."""
 
 
-def compile_select(rule: Rule, *, scored: bool = False, catalog: bool = False) -> str:
+def compile_select(
+    rule: Rule, *, scored: bool = False, catalog: bool = False, policy: bool = False
+) -> str:
     """Return the SELECT of ``rule``'s candidate decisions; raise RuleCompileError if unsupported.
 
     ``scored`` makes the rule read the profiled events and carry its anchor's columns, for the
@@ -652,7 +662,7 @@ def compile_select(rule: Rule, *, scored: bool = False, catalog: bool = False) -
         if uses_score(rule.conditions) and not scored:
             msg = "it has a score condition: run the job with a model (--model)"
             raise UnsupportedConditionError(msg)
-        source = _events(rule, scored, catalog)
+        source = _events(rule, scored, catalog, policy)
         return _COMPILERS[type(rule.trigger)](rule, rule.trigger, source)
     except UnsupportedConditionError as err:
         msg = f"rule '{rule.id}': {err}"
@@ -718,6 +728,16 @@ def _with_product(select: str, source: str, where: str, catalog: bool) -> str:
     return "\nUNION ALL\n".join(branches)
 
 
+CONTEXT_COLUMNS = (
+    "ctx_time_zone",
+    "ctx_device_type",
+    "ctx_channel",
+    "ctx_anchor_ms",
+    "ctx_priority",
+)
+"""The trigger context the policy stage reads, after the decision columns."""
+
+
 def compile_rules(
     rules: Sequence[Rule], *, model_version: str | None = None, catalog: bool = False
 ) -> str:
@@ -733,18 +753,34 @@ def compile_rules(
     on the scored candidates; every decision carries the score, the model version and the
     features. Without them, those columns are NULL.
     """
+    return f"INSERT INTO {DECISIONS_SINK}\n" + decisions_query(
+        rules, model_version=model_version, catalog=catalog
+    )
+
+
+def decisions_query(
+    rules: Sequence[Rule],
+    *,
+    model_version: str | None = None,
+    catalog: bool = False,
+    policy: bool = False,
+) -> str:
+    """Return the query of every rule's decisions (see :func:`compile_rules`).
+
+    With ``policy``, each row also carries the trigger's context (:data:`CONTEXT_COLUMNS`)
+    for the policy stage, which decides what becomes of it.
+    """
     scored = model_version is not None
+    context = "".join(f", {c}" for c in CONTEXT_COLUMNS) if policy else ""
     union = "\nUNION ALL\n".join(
-        f"(\n{compile_select(r, scored=scored, catalog=catalog)}\n)" for r in rules
+        f"(\n{compile_select(r, scored=scored, catalog=catalog, policy=policy)}\n)" for r in rules
     )
     candidates = union
     if not scored:
         select = f"""SELECT {_DECISION_COLUMNS},
   CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS {FEATURES_SQL_TYPE}),
   {{product}}"""
-        return f"INSERT INTO {DECISIONS_SINK}\n" + _with_product(
-            select, candidates, "TRUE", catalog
-        )
+        return _with_product(select + context, candidates, "TRUE", catalog)
     assert model_version is not None
     features = ", ".join(f"g.s.`{name}`" for name in FEATURE_NAMES)
     gated = [r for r in rules if uses_score(r.conditions)]
@@ -765,6 +801,4 @@ def compile_rules(
     select = f"""SELECT {_DECISION_COLUMNS},
   g.score, {quote(model_version)}, CAST(ROW({features}) AS {FEATURES_SQL_TYPE}),
   {{product}}"""
-    return f"INSERT INTO {DECISIONS_SINK}\n" + _with_product(
-        select, scored_candidates, where, catalog
-    )
+    return _with_product(select + context, scored_candidates, where, catalog)

@@ -46,6 +46,8 @@ class KafkaSinkSpec:
     late_topic: str = "events.late"
     profile_topic: str = "profiles"
     """Profile snapshots, when the job emits them (``--profile-snapshots``)."""
+    erasure_topic: str = "erasures"
+    """Erasure confirmations, when the job runs a decision policy (``--policy``)."""
     transactional_id_prefix: str = "journey-triggers"
     properties: dict[str, str] = field(default_factory=dict)
 
@@ -67,10 +69,8 @@ class FileCatalogSpec:
     """Read the product catalog from JSON-lines files (see ``journey_triggers.catalog``)."""
 
     path: str
-    """A file, or a directory whose files are all read."""
-    monitor_interval_ms: int = 0
-    """When > 0, watch the directory and read new files as they appear (a job that runs
-    forever); 0 reads what is there at start (bounded runs)."""
+    """A file, or a directory whose files are all read, once, at start (bounded runs only:
+    a live job reads its catalog from a topic, see ``jobs.sql.catalog_ddl``)."""
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,9 @@ DECISIONS_SINK = "jt_decisions"
 DEAD_LETTER_SINK = "jt_dead_letters"
 LATE_SINK = "jt_late_events"
 PROFILES_SINK = "jt_profiles"
+ERASURES_SINK = "jt_erasures"
+POLICY_CONTROL = "jt_policy_control"
+POLICY_REJECTS = "jt_policy_rejects"
 CATALOG_SOURCE = "jt_catalog_source"
 CATALOG = "jt_catalog"
 
@@ -179,6 +182,14 @@ def catalog_ddl(spec: CatalogSpec, config: JobConfig) -> list[str]:
     The rules are ``journey_triggers.catalog``'s. The versioned view keeps the latest version
     of each product per event time (Flink's deduplication on a rowtime), so the decisions'
     temporal join sees the version in effect at the candidate's time.
+
+    A file catalog is for bounded runs only. In a job that runs forever, a file source that
+    has finished sends the end-of-time watermark; whenever the events then go idle, the
+    temporal join's watermark jumps to it, and every later candidate waits forever (measured:
+    the job stops deciding after the first idle spell). Watching a directory instead keeps
+    the source open, but its watermark assigner (SQL, not in the source) then depends on
+    Flink's idleness detection to stop holding the join back, which failed under CPU load in
+    1 of 3 runs here. A Kafka topic catalog uses the source's own idleness and has not.
     """
     if isinstance(spec, KafkaCatalogSpec):
         source = KafkaSourceSpec(
@@ -193,8 +204,7 @@ def catalog_ddl(spec: CatalogSpec, config: JobConfig) -> list[str]:
     else:
         position = _FILE_POSITION
         options = f"'connector' = 'filesystem', 'path' = {quote(spec.path)}, 'format' = 'raw'"
-        if spec.monitor_interval_ms:
-            options += f", 'source.monitor-interval' = '{spec.monitor_interval_ms} ms'"
+    watermark = f"`version_ts` - {interval(config.out_of_orderness_ms + 1)}"
     updated = "$.updated_at"
     version_ms = (
         f"CASE WHEN {_absent_or(updated, 'FALSE')} THEN CAST(0 AS BIGINT) "
@@ -216,7 +226,7 @@ def catalog_ddl(spec: CatalogSpec, config: JobConfig) -> list[str]:
   `valid` AS {valid},
   `version_ms` AS {version_ms},
   `version_ts` AS TO_TIMESTAMP_LTZ(COALESCE({version_ms}, 0), 3),
-  WATERMARK FOR `version_ts` AS `version_ts` - {interval(config.out_of_orderness_ms + 1)}
+  WATERMARK FOR `version_ts` AS {watermark}
 ) WITH (
   {options}
 )"""
@@ -557,6 +567,49 @@ PRODUCT_SQL_TYPE = (
 """The catalog enrichment decisions carry (NULL without a catalog or a product)."""
 
 
+EXPLANATION_SQL_TYPE = (
+    "ROW<`kind` STRING, `summary` STRING, `anchor_event_id` STRING, `anchor_event_type` STRING, "
+    "`anchor_time` STRING, `window` STRING, `absent_event_types` ARRAY<STRING>>"
+)
+"""The explanation every decision carries."""
+
+DECISION_FIELDS = (
+    "schema_version", "decision_id", "customer_id", "rule_id", "rule_version", "status",
+    "trigger_time", "trigger_time_ms", "action", "channels", "payload", "explanation", "score",
+    "model_version", "features", "product",
+)  # fmt: skip
+"""The decision record's fields, in the order the rules' query has them."""
+
+
+def policy_input_query(decisions: str) -> str:
+    """Return the policy stage's input: candidate triggers and the events the policy reads.
+
+    Columns: customer, event time, kind (``candidate`` or the event type) and a JSON body (the
+    candidate's record and context, or the event as received).
+    """
+    from jobs.compile import CONTEXT_COLUMNS
+    from journey_triggers.semantics.policy import POLICY_EVENT_TYPES
+
+    def value(name: str) -> str:
+        return f"CAST({name} AS {EXPLANATION_SQL_TYPE})" if name == "explanation" else name
+
+    record = ", ".join(f"KEY {quote(f)} VALUE {value(f)}" for f in DECISION_FIELDS)
+    context = ", ".join(f"KEY {quote(c.removeprefix('ctx_'))} VALUE {c}" for c in CONTEXT_COLUMNS)
+    columns = ", ".join((*DECISION_FIELDS, *CONTEXT_COLUMNS))
+    types = ", ".join(quote(t) for t in POLICY_EVENT_TYPES)
+    return f"""SELECT customer_id AS customer, trigger_time_ms AS at_ms,
+  CAST('candidate' AS STRING) AS kind,
+  JSON_OBJECT(
+    KEY 'record' VALUE JSON_OBJECT({record} NULL ON NULL),
+    KEY 'context' VALUE JSON_OBJECT({context} NULL ON NULL)
+  ) AS body
+FROM (
+{decisions}
+) AS c({columns})
+UNION ALL
+SELECT customer_key, ts_ms, event_type, line FROM {EVENTS} WHERE event_type IN ({types})"""
+
+
 def _decision_columns() -> str:
     return (
         """  `schema_version` INT,
@@ -570,9 +623,9 @@ def _decision_columns() -> str:
   `action` STRING,
   `channels` ARRAY<STRING>,
   `payload` MAP<STRING, STRING>,
-  `explanation` ROW<
-    `kind` STRING, `summary` STRING, `anchor_event_id` STRING, `anchor_event_type` STRING,
-    `anchor_time` STRING, `window` STRING, `absent_event_types` ARRAY<STRING>>,
+  `explanation` """
+        + EXPLANATION_SQL_TYPE
+        + """,
   `score` DOUBLE,
   `model_version` STRING,
   `features` """
@@ -612,36 +665,57 @@ def _profile_columns() -> str:
   `profile` STRING"""
 
 
-def sink_ddls(spec: SinkSpec, *, profiles: bool = False) -> list[str]:
-    """Return the DDL of the decision, dead-letter and late sinks (and the profiles sink)."""
+_RECORD_COLUMNS = """  `customer_id` STRING,
+  `record` STRING"""
+"""A sink of JSON records the policy stage wrote (the key, then the record)."""
+
+
+def sink_ddls(spec: SinkSpec, *, profiles: bool = False, policy: bool = False) -> list[str]:
+    """Return the DDL of the decision, dead-letter and late sinks (and the profiles sink).
+
+    With the ``policy`` stage, decisions (and erasure confirmations) arrive as JSON text:
+    their sinks write it as it is, keyed by customer on Kafka.
+    """
+    decisions = _RECORD_COLUMNS if policy else _decision_columns()
     tables = [
-        (DECISIONS_SINK, _decision_columns(), "decisions", "customer_id"),
+        (DECISIONS_SINK, decisions, "decisions", "customer_id"),
         (DEAD_LETTER_SINK, _dead_letter_columns(), "dead_letters", None),
         (LATE_SINK, _late_columns(), "late_events", "customer_id"),
     ]
     if profiles:
         tables.append((PROFILES_SINK, _profile_columns(), "profiles", "customer_id"))
+    if policy:
+        tables.append((ERASURES_SINK, _RECORD_COLUMNS, "erasures", "customer_id"))
     statements = []
     for table, columns, name, key in tables:
+        raw = columns is _RECORD_COLUMNS
         if isinstance(spec, DiscardSinkSpec):
             options = "'connector' = 'blackhole'"
         elif isinstance(spec, FileSinkSpec):
             options = (
                 f"'connector' = 'filesystem', 'path' = {quote(spec.directory + '/' + name)}, "
-                "'format' = 'json'"
+                f"'format' = '{'raw' if raw else 'json'}'"
             )
+            if raw:
+                columns = "  `record` STRING"
         else:
             topic = {
                 "decisions": spec.decisions_topic,
                 "dead_letters": spec.dead_letter_topic,
                 "late_events": spec.late_topic,
                 "profiles": spec.profile_topic,
+                "erasures": spec.erasure_topic,
             }[name]
             keyed = f"'key.format' = 'raw', 'key.fields' = '{key}', " if key else ""
+            value = (
+                "'value.format' = 'raw', 'value.fields-include' = 'EXCEPT_KEY'"
+                if raw
+                else "'value.format' = 'json', 'value.fields-include' = 'ALL'"
+            )
             options = (
                 f"'connector' = 'kafka', 'topic' = {quote(topic)},\n"
                 f"  'properties.bootstrap.servers' = {quote(spec.bootstrap_servers)},\n"
-                f"  {keyed}'value.format' = 'json', 'value.fields-include' = 'ALL',\n"
+                f"  {keyed}{value},\n"
                 "  'sink.delivery-guarantee' = 'exactly-once',\n"
                 f"  'sink.transactional-id-prefix' = "
                 f"{quote(spec.transactional_id_prefix + '-' + name)}"
@@ -651,11 +725,38 @@ def sink_ddls(spec: SinkSpec, *, profiles: bool = False) -> list[str]:
     return statements
 
 
-def dead_letter_insert(*, catalog: bool = False) -> str:
+def policy_control_ddl(spec: KafkaSourceSpec, config: JobConfig) -> str:
+    """Return the control topic's table: policy documents, with their Kafka timestamps.
+
+    Its watermark follows the publication times, so the policy stage decides a trigger only
+    once every version published up to its time (less the bound) has arrived; an idle control
+    topic stops holding it back after ``--idle-timeout``, like an idle event partition.
+    """
+    published = "`published`"
+    epoch = f"CAST(TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), {published}) AS BIGINT)"
+    millis = f"MOD(EXTRACT(MILLISECOND FROM {published}), 1000)"
+    return f"""CREATE TEMPORARY TABLE {POLICY_CONTROL} (
+  `line` STRING,
+  {_KAFKA_POSITION}
+  {published} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  `published_ms` AS {epoch} * 1000 + {millis},
+  WATERMARK FOR {published} AS {published} - {interval(config.out_of_orderness_ms + 1)}
+) WITH (
+  {_kafka_options(spec)}
+)"""
+
+
+def policy_control_query() -> str:
+    """Return the control records as the policy stage reads them."""
+    return f"SELECT line, src, src_partition, src_offset, published_ms FROM {POLICY_CONTROL}"
+
+
+def dead_letter_insert(*, catalog: bool = False, policy_rejects: bool = False) -> str:
     """Return the INSERT that routes invalid records (and catalog records) to the dead letters.
 
-    One INSERT for both: each INSERT into a Kafka exactly-once sink is a sink of its own, and
-    two would share a transactional-id prefix.
+    One INSERT for all: each INSERT into a Kafka exactly-once sink is a sink of its own, and
+    two would share a transactional-id prefix. With ``policy_rejects``, the invalid control
+    messages the policy stage rejected (the view :data:`POLICY_REJECTS`) join them.
     """
     events = f"""SELECT reject_reason, src, src_partition, src_offset, line
 FROM {CLASSIFIED} WHERE reject_reason IS NOT NULL"""
@@ -664,6 +765,10 @@ FROM {CLASSIFIED} WHERE reject_reason IS NOT NULL"""
         events += f"""
 UNION ALL
 SELECT {reason}, src, src_partition, src_offset, line FROM {CATALOG_SOURCE} WHERE NOT valid"""
+    if policy_rejects:
+        events += f"""
+UNION ALL
+SELECT reason, source, source_partition, source_offset, raw FROM {POLICY_REJECTS}"""
     return f"INSERT INTO {DEAD_LETTER_SINK}\n{events}"
 
 

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs import sql
-from jobs.compile import PROPENSITY_FUNCTION, RuleCompileError, compile_rules, compile_select
+from jobs.compile import (
+    PROPENSITY_FUNCTION,
+    RuleCompileError,
+    compile_rules,
+    compile_select,
+    decisions_query,
+)
 from jobs.specs import (
     START_MODES,
     CatalogSpec,
@@ -43,7 +49,7 @@ from journey_triggers.errors import ConfigError, JourneyTriggersError
 from journey_triggers.rules.loader import RuleFileError, load_rules
 
 if TYPE_CHECKING:
-    from pyflink.table import StatementSet, TableEnvironment
+    from pyflink.table import StatementSet, StreamTableEnvironment
 
     from journey_triggers.rules.model import Rule
 
@@ -63,13 +69,17 @@ def use_this_python() -> None:
         os.environ["PATH"] = os.pathsep.join([bin_dir, path])
 
 
-def create_table_env(config: JobConfig) -> TableEnvironment:
-    """Return a streaming TableEnvironment configured from ``config``."""
-    from pyflink.table import EnvironmentSettings, TableEnvironment
+def create_table_env(config: JobConfig) -> StreamTableEnvironment:
+    """Return a streaming table environment configured from ``config``.
+
+    A StreamTableEnvironment, so that the policy stage (a DataStream function) can run
+    between the rules' SQL and the sinks, in the same job.
+    """
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import EnvironmentSettings, StreamTableEnvironment
 
     use_this_python()
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    conf = env.get_config()
     settings = {
         "pipeline.name": JOB_NAME,
         "parallelism.default": str(config.parallelism),
@@ -92,13 +102,19 @@ def create_table_env(config: JobConfig) -> TableEnvironment:
         "table.exec.state.ttl": f"{config.state_ttl_ms} ms",
         **config.flink_conf,
     }
+    flink_conf = Configuration()
+    for key, value in settings.items():
+        flink_conf.set_string(key, value)
+    stream_env = StreamExecutionEnvironment.get_execution_environment(flink_conf)
+    env = StreamTableEnvironment.create(stream_env, EnvironmentSettings.in_streaming_mode())
+    conf = env.get_config()
     for key, value in settings.items():
         conf.set(key, value)
     return env
 
 
 def build_pipeline(
-    t_env: TableEnvironment,
+    t_env: StreamTableEnvironment,
     source: SourceSpec,
     sink: SinkSpec,
     config: JobConfig,
@@ -111,12 +127,11 @@ def build_pipeline(
         sql.events_context_view(),
         sql.profile_view(),
         *(sql.catalog_ddl(config.catalog, config) if config.catalog is not None else []),
-        *sql.sink_ddls(sink, profiles=config.profile_snapshots),
+        *sql.sink_ddls(sink, profiles=config.profile_snapshots, policy=config.policy is not None),
     ]
     for statement in statements:
         t_env.execute_sql(statement)
     statement_set = t_env.create_statement_set()
-    statement_set.add_insert_sql(sql.dead_letter_insert(catalog=config.catalog is not None))
     statement_set.add_insert_sql(sql.late_insert(config))
     if config.profile_snapshots:
         statement_set.add_insert_sql(sql.profiles_insert())
@@ -129,13 +144,32 @@ def build_pipeline(
         make = pandas_propensity if config.scoring_udf == "pandas" else row_propensity
         t_env.create_temporary_function(PROPENSITY_FUNCTION, make(content))
         model_version = model.version
-    statement_set.add_insert_sql(
-        compile_rules(
-            config.active_rules(),
-            model_version=model_version,
-            catalog=config.catalog is not None,
+    rules = config.active_rules()
+    catalog = config.catalog is not None
+    if config.policy is None:
+        statement_set.add_insert_sql(sql.dead_letter_insert(catalog=catalog))
+        statement_set.add_insert_sql(
+            compile_rules(rules, model_version=model_version, catalog=catalog)
         )
+        return statement_set
+    from jobs.policy_stage import apply_policy_stage
+
+    query = decisions_query(rules, model_version=model_version, catalog=catalog, policy=True)
+    inputs = t_env.sql_query(sql.policy_input_query(query))
+    control = None
+    if config.policy_topic is not None:
+        t_env.execute_sql(sql.policy_control_ddl(config.policy_topic, config))
+        control = (t_env.sql_query(sql.policy_control_query()), config.policy_topic.topic)
+    decisions, erasures, rejects = apply_policy_stage(t_env, inputs, config.policy, control)
+    if rejects is not None:
+        t_env.create_temporary_view(sql.POLICY_REJECTS, rejects)
+    statement_set.add_insert_sql(
+        sql.dead_letter_insert(catalog=catalog, policy_rejects=rejects is not None)
     )
+    if isinstance(sink, FileSinkSpec):  # a file holds the records alone, one per line
+        decisions, erasures = decisions.select(decisions.record), erasures.select(erasures.record)
+    statement_set.add_insert(sql.DECISIONS_SINK, decisions)
+    statement_set.add_insert(sql.ERASURES_SINK, erasures)
     return statement_set
 
 
@@ -188,6 +222,18 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     )
     io.add_argument("--profile-topic", default="profiles", help="default: profiles")
     io.add_argument(
+        "--policy-topic",
+        metavar="TOPIC",
+        help="control topic of policy versions (YAML or JSON documents) at --bootstrap-servers: "
+        "applied live, from their effective_from (default: when published); invalid ones are "
+        "dead-lettered. Starts from --policy, or the default policy",
+    )
+    io.add_argument(
+        "--erasure-topic",
+        default="erasures",
+        help="erasure confirmations, with --policy (default: erasures)",
+    )
+    io.add_argument(
         "--profile-snapshots",
         action="store_true",
         help="also write the customer's profile as of every event to the profile topic "
@@ -232,8 +278,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument(
         "--catalog-file",
         metavar="PATH",
-        help="product catalog as JSON lines (a file, or a directory of files): decisions carry "
-        "the anchor's product as of their event time",
+        help="product catalog as JSON lines (a file, or a directory of files), read once: "
+        "bounded runs only. Decisions carry the anchor's product as of their event time",
     )
     io.add_argument(
         "--catalog-topic",
@@ -242,10 +288,11 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         "at --bootstrap-servers instead",
     )
     io.add_argument(
-        "--catalog-monitor-interval",
-        default="10s",
-        help="with --catalog-file on an unbounded job: look for new catalog files this often "
-        "(default: 10s; bounded runs read the catalog once)",
+        "--policy",
+        metavar="FILE",
+        help="decision policy (YAML): caps, cooldowns, priority, quiet hours, consent, channels "
+        "and fallback, experiments. Without it, every detected trigger is written with status "
+        "'fired' and nothing is decided",
     )
     io.add_argument(
         "--scoring-udf",
@@ -364,6 +411,23 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
     )
     kafka_properties = _key_values(args.kafka_property, "--kafka-property")
     config = replace(config, catalog=_catalog(args, kafka_properties))
+    if args.policy or args.policy_topic:
+        from journey_triggers.policy import DEFAULT_POLICY, load_policy
+
+        policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
+        config = replace(config, policy=policy)
+    if args.policy_topic:
+        if not args.bootstrap_servers:
+            msg = "--policy-topic needs --bootstrap-servers"
+            raise ConfigError(msg)
+        control = KafkaSourceSpec(
+            bootstrap_servers=args.bootstrap_servers,
+            topic=args.policy_topic,
+            group_id=f"{args.group_id}-policy",
+            bounded=bool(args.bounded),
+            properties=kafka_properties,
+        )
+        config = replace(config, policy_topic=control)
     source: SourceSpec
     if args.input_file:
         source = FileSourceSpec(path=args.input_file)
@@ -391,6 +455,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             dead_letter_topic=args.dead_letter_topic,
             late_topic=args.late_topic,
             profile_topic=args.profile_topic,
+            erasure_topic=args.erasure_topic,
             transactional_id_prefix=args.transactional_id_prefix,
             properties=kafka_properties,
         )
@@ -407,12 +472,14 @@ def _catalog(args: argparse.Namespace, properties: dict[str, str]) -> CatalogSpe
         msg = "give --catalog-file or --catalog-topic, not both"
         raise ConfigError(msg)
     if args.catalog_file:
-        interval = parse_duration_ms(
-            args.catalog_monitor_interval, what="--catalog-monitor-interval", allow_zero=True
-        )
-        return FileCatalogSpec(
-            path=args.catalog_file, monitor_interval_ms=0 if bounded else interval
-        )
+        if not bounded:
+            msg = (
+                "--catalog-file is read once, for bounded runs (--bounded or --input-file); "
+                "a job that runs live reads its catalog from a compacted topic: load the file "
+                "with `journey-triggers load-catalog` and give --catalog-topic"
+            )
+            raise ConfigError(msg)
+        return FileCatalogSpec(path=args.catalog_file)
     if args.catalog_topic:
         if not args.bootstrap_servers:
             msg = "--catalog-topic needs --bootstrap-servers"

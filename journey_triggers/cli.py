@@ -80,6 +80,35 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_load_catalog(args: argparse.Namespace) -> int:
+    """Publish a catalog file to a topic, keyed by product id; refuse it if a line is invalid."""
+    from journey_triggers.catalog import parse_catalog_record
+    from journey_triggers.kafka_io import produce
+
+    path = Path(args.file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        print(f"error: {path}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    records: list[tuple[str | None, str]] = []
+    bad = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        entry = parse_catalog_record(line)
+        if entry is None:
+            bad.append(f"{path}:{number}: not a valid catalog record: {line[:120]}")
+        else:
+            records.append((entry.product_id, line))
+    if bad:
+        print("\n".join(["error: nothing was published", *bad]), file=sys.stderr)
+        return 2
+    sent = produce(args.bootstrap_servers, args.topic, records)
+    print(f"published {sent} catalog records from {path} to {args.topic}")
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from journey_triggers.generator import GeneratorConfig, generate
     from journey_triggers.kafka_io import produce
@@ -336,6 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--topic", default="events", help="default: events")
     gen.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
     gen.set_defaults(func=_cmd_generate)
+
+    load = commands.add_parser(
+        "load-catalog",
+        help="publish a catalog file (JSON lines) to a compacted Kafka topic",
+        description="Publish every record of a catalog file to a topic, keyed by product id, "
+        "for a live job's --catalog-topic. An invalid line refuses the whole file, naming it.",
+    )
+    load.add_argument("file", help="catalog JSON-lines file")
+    load.add_argument("--bootstrap-servers", required=True)
+    load.add_argument("--topic", default="catalog", help="default: catalog")
+    load.set_defaults(func=_cmd_load_catalog)
 
     validate = commands.add_parser(
         "validate",

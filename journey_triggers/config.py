@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from journey_triggers.errors import ConfigError
 
 if TYPE_CHECKING:
-    from jobs.specs import CatalogSpec
+    from jobs.specs import CatalogSpec, KafkaSourceSpec
+    from journey_triggers.policy import Policy
     from journey_triggers.rules.model import Rule
 
 EXECUTION_MODES = ("process", "thread")
@@ -62,6 +63,11 @@ class JobConfig:
     """The product catalog that enriches decisions (``journey_triggers.catalog``), if any."""
     rules: tuple[Rule, ...] = ()
     """Rules to run (enabled ones); empty runs the built-in cart-abandonment rule."""
+    policy: Policy | None = None
+    """The decision policy (``journey_triggers.policy``); ``None`` writes every detected
+    trigger with status ``fired`` and decides nothing."""
+    policy_topic: KafkaSourceSpec | None = None
+    """The control topic of live policy versions (``jobs.policy_stage``), if any."""
 
     def checkpoint_uri(self) -> str:
         """Return the checkpoint directory URI to use."""

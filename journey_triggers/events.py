@@ -31,7 +31,12 @@ EVENT_TYPES: tuple[str, ...] = (
     "login",
     "consent_update",
     "erasure_request",
+    "email_bounced",
+    "push_failed",
+    "sms_failed",
 )
+"""Every event type; the last three are delivery feedback about a decision
+(``properties.decision_id``), which the decision policy's channel fallback reads."""
 
 # Reasons a record is dead-lettered. The SQL ingest uses the same strings, checked in this order.
 REJECT_EMPTY = "empty_record"

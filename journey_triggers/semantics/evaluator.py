@@ -62,6 +62,7 @@ cooldown in the decision policy keeps that from over-messaging.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -92,6 +93,7 @@ from journey_triggers.semantics.conditions import (
     uses_profile,
 )
 from journey_triggers.semantics.identity import resolve_identities
+from journey_triggers.semantics.policy import POLICY_EVENT_TYPES, entry_of
 from journey_triggers.semantics.profile import with_profiles
 from udfs.features import FEATURE_NAMES, feature_vector
 from udfs.model import PropensityModel
@@ -617,3 +619,41 @@ def with_scores(events: Sequence[Event], model: PropensityModel) -> list[Event]:
         )
         for event, row, score in zip(events, matrix, scores, strict=True)
     ]
+
+
+def policy_entries(
+    rules: Iterable[Rule],
+    decisions: Sequence[Decision],
+    events: Sequence[Event],
+    *,
+    identity_window_ms: int = 0,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Return the policy stage's inputs: the candidates with their context, and the events.
+
+    The same inputs the job's policy stage reads (``jobs/sql.py`` ``policy_input_query``):
+    each decision with its anchor's time zone, device type and channel as text, and the
+    consent, erasure and delivery-feedback events under their stitched customer.
+    """
+    priority = {rule.id: rule.priority for rule in rules}
+    anchors = {event.event_id: event for event in events}
+    entries: list[tuple[str, dict[str, Any]]] = []
+    for decision in decisions:
+        anchor = anchors[decision.explanation["anchor_event_id"]]
+        context: dict[str, Any] = {
+            name: payload_text(field_value(anchor.record, name))
+            for name in ("time_zone", "device_type", "channel")
+        }
+        context.update(anchor_ms=anchor.ts_ms, priority=priority[decision.rule_id])
+        entry = {
+            "kind": "candidate",
+            "at": decision.trigger_time_ms,
+            "record": decision.to_record(),
+            "context": context,
+        }
+        entries.append((decision.customer_id, entry))
+    for event in resolve_identities(events, identity_window_ms):
+        if event.event_type in POLICY_EVENT_TYPES:
+            found = entry_of(event.event_type, event.ts_ms, json.dumps(event.record))
+            if found is not None:
+                entries.append((event.customer_key, found))
+    return entries

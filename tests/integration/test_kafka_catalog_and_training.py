@@ -1,7 +1,4 @@
-"""The catalog and the training history from Kafka, and catalog updates while the job runs.
-
-Updates while running come from a topic, or as new files in a watched directory.
-"""
+"""The catalog and the training history from Kafka, and catalog updates while the job runs."""
 
 from __future__ import annotations
 
@@ -13,8 +10,6 @@ import pytest
 from pyflink.common import JobStatus
 
 from jobs.specs import (
-    CatalogSpec,
-    FileCatalogSpec,
     KafkaCatalogSpec,
     KafkaSourceSpec,
 )
@@ -96,30 +91,23 @@ def test_catalog_topic_enriches_and_history_topic_trains(
     assert read_model(model)[1].version == summary["model_version"]
 
 
-@pytest.mark.parametrize("kind", ["topic", "directory"])
 def test_catalog_updates_apply_while_the_job_runs(
-    local_broker, no_leftover_processes, tmp_path, kind
+    local_broker, no_leftover_processes, tmp_path, capsys
 ):
     bootstrap = local_broker.bootstrap_servers
     topics = {"l.events": 1, "l.catalog": 1, "l.decisions": 1, "l.dlq": 1, "l.late": 1}
     broker.create_topics(bootstrap, topics)
-    directory = tmp_path / "catalog"
-    directory.mkdir()
-    catalog: CatalogSpec
-
-    def publish(name: str, record: tuple[str, str]) -> None:
-        if kind == "topic":
-            produce(bootstrap, "l.catalog", [record])
-        else:  # a new file in the watched directory, written whole, then renamed into place
-            partial = tmp_path / f"{name}.partial"
-            partial.write_text(record[1] + "\n")
-            partial.rename(directory / f"{name}.jsonl")
-
-    if kind == "topic":
-        catalog = KafkaCatalogSpec(bootstrap_servers=bootstrap, topic="l.catalog")
-    else:
-        catalog = FileCatalogSpec(path=str(directory), monitor_interval_ms=500)
-    publish("v1", catalog_record("p1", 10.0))
+    # The first version comes from a file, loaded with the CLI; a bad line refuses the file.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(catalog_record("p1", 10.0)[1] + "\n{not json\n")
+    load = ["load-catalog", "--bootstrap-servers", bootstrap, "--topic", "l.catalog"]
+    assert cli.main([*load, str(bad)]) == 2
+    assert f"{bad}:2: not a valid catalog record" in capsys.readouterr().err
+    good = tmp_path / "catalog.jsonl"
+    good.write_text(catalog_record("p1", 10.0)[1] + "\n")
+    assert cli.main([*load, str(good)]) == 0
+    assert "published 1 catalog records" in capsys.readouterr().out
+    catalog = KafkaCatalogSpec(bootstrap_servers=bootstrap, topic="l.catalog")
 
     def add(event_id: str, minute: float) -> tuple[str, str]:
         record = {
@@ -158,7 +146,7 @@ def test_catalog_updates_apply_while_the_job_runs(
         status = client.get_job_status().result()
         assert [d["product"]["price"] for d in first] == [10.0], status
 
-        publish("v2", catalog_record("p1", 7.5, T0 + 40 * MINUTE))
+        produce(bootstrap, "l.catalog", [catalog_record("p1", 7.5, T0 + 40 * MINUTE)])
         time.sleep(3)
         produce(bootstrap, "l.events", [add("after", 45), add("push-2", 100)])
         every = consume_json(bootstrap, "l.decisions", expected=3, max_wait_s=180)

@@ -225,3 +225,28 @@ def test_explain_prints_the_context_conditions_as_sql(capsys):
     assert cli.main(["explain", "evening_mobile_browse", "--rules", pack]) == 0
     out = capsys.readouterr().out
     assert "CONVERT_TZ(" in out and "jt_events_context" in out
+
+
+def test_a_file_catalog_is_for_bounded_runs_only(tmp_path):
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text('{"product_id": "p1", "price": 1}\n')
+    live = ("--bootstrap-servers", "k:9092", "--catalog-file", str(catalog))
+    with pytest.raises(ConfigError, match="load-catalog"):
+        job_from_args(_job_args(*live))
+    _, _, config = job_from_args(_job_args(*live, "--bounded"))
+    assert config.catalog is not None
+    _, _, config = job_from_args(
+        _job_args("--input-file", "e", "--output-dir", "o", "--catalog-file", str(catalog))
+    )
+    assert config.catalog is not None
+
+
+def test_a_policy_file_is_loaded_and_a_bad_one_named(tmp_path):
+    good = tmp_path / "policy.yaml"
+    good.write_text("version: 4\ncaps:\n  - {max: 3, per: 24h}\n")
+    files = ("--input-file", "e", "--output-dir", "o")
+    _, _, config = job_from_args(_job_args(*files, "--policy", str(good)))
+    assert config.policy is not None and config.policy.version == 4
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 4\ncaps:\n  - {max: 3, per: 24}\n")
+    assert cli.main(["run", *files, "--policy", str(bad)]) == 2

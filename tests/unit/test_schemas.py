@@ -55,3 +55,33 @@ def test_reference_decisions_conform_to_decision_schema():
     assert decisions
     for decision in decisions:
         validator.validate(decision.to_record())
+
+
+def test_policy_decisions_and_erasures_conform_to_their_schemas():
+    from journey_triggers.policy import PolicyBook, parse_policy_text
+    from journey_triggers.semantics.evaluator import policy_entries
+    from journey_triggers.semantics.policy import apply_policy
+
+    decisions_schema = load("decision.v1.json")
+    erasure_schema = load("erasure.v1.json")
+    lines = [line for _, line in generate(GeneratorConfig(customers=60))]
+    events = [e for line in lines if isinstance(e := parse_event(line), Event)]
+    rules = [cart_abandonment()]
+    entries = policy_entries(rules, evaluate_rules(rules, events), events)
+    entries.append((events[0].customer_key, {"kind": "erasure", "at": events[-1].ts_ms, "id": "x"}))
+    book = PolicyBook(
+        (
+            parse_policy_text(
+                'version: 2\nquiet_hours: {start: "20:00", end: "09:00"}\n'
+                "caps: [{max: 1, per: calendar_day}]\n",
+                source="test",
+            ),
+        )
+    )
+    outputs = apply_policy(book, entries)
+    assert {o.get("status") for o in outputs} >= {"send", "suppressed", "deferred", None}
+    for output in outputs:
+        if output["type"] == "erasure":
+            erasure_schema.validate(output)
+        else:
+            decisions_schema.validate(output)

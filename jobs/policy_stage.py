@@ -1,0 +1,225 @@
+"""The decision policy stage: the small stream of triggers, keyed by customer, in Python.
+
+The detection SQL ends in one table of policy inputs: candidate triggers (the decision
+record and its context, as JSON built in SQL) and the few events the policy reads
+(consent updates, erasure requests, delivery feedback). That table becomes a DataStream,
+keyed by customer, through a keyed function that runs ``semantics.policy``'s engine on
+event-time timers; its output becomes a table again and goes to the decisions sink.
+Erasure confirmations leave through a side output to their own sink.
+
+With a control topic, policy versions arrive as broadcast records: every parallel instance
+keeps the accepted versions in broadcast state (checkpointed), and each decision uses the
+version in force at its event time. An invalid or stale control message is dead-lettered
+with its reason, and the versions before it stay in force.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from journey_triggers.policy import Policy, PolicyBook, PolicyError, parse_policy_text
+from journey_triggers.semantics.policy import CustomerPolicy, empty_state, entry_of
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pyflink.table import StreamTableEnvironment, Table
+
+OUTPUT_FIELDS = ("customer_id", "record")
+REJECT_FIELDS = ("reason", "source", "source_partition", "source_offset", "raw")
+REJECT_INVALID_CONTROL = "invalid_control_message"
+REJECT_STALE_CONTROL = "stale_policy_version"
+
+
+def control_policy(
+    book: PolicyBook, raw: str, published_ms: int, source: str
+) -> tuple[PolicyBook, str | None]:
+    """Return the book with a control message's policy added, or unchanged and the reason.
+
+    A message without ``effective_from`` applies from its Kafka timestamp (when it was
+    published), so a replay of the control topic applies every version at the same point.
+    """
+    try:
+        policy = parse_policy_text(raw, source=source)
+    except PolicyError as err:
+        return book, f"{REJECT_INVALID_CONTROL}: {err}"
+    if "effective_from" not in (_document(raw) or {}):
+        from dataclasses import replace
+
+        policy = replace(policy, effective_from_ms=published_ms)
+    try:
+        return book.with_version(policy), None
+    except PolicyError as err:
+        return book, f"{REJECT_STALE_CONTROL}: {err}"
+
+
+def _document(raw: str) -> dict[str, Any] | None:
+    import yaml
+
+    try:
+        document = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+class _Host:
+    """What both keyed functions do with the engine: load, step, save, emit."""
+
+    def open_state(self, runtime_context: Any) -> None:
+        from pyflink.common import Types
+        from pyflink.datastream.state import ValueStateDescriptor
+
+        self.state = runtime_context.get_state(ValueStateDescriptor("policy_state", Types.STRING()))
+        group = runtime_context.get_metrics_group()
+        self.late_inputs = group.counter("policy_late_inputs")
+        self.decisions = group.counter("policy_decisions")
+
+    def _engine(self, customer: str) -> CustomerPolicy:
+        text = self.state.value()
+        return CustomerPolicy(customer, json.loads(text) if text else None)
+
+    def _save(self, engine: CustomerPolicy) -> None:
+        if engine.state == empty_state():
+            self.state.clear()
+        else:
+            self.state.update(json.dumps(engine.state, separators=(",", ":")))
+
+    def add(self, value: Any, timers: Any, book: PolicyBook) -> None:
+        entry = entry_of(value[2], value[1], value[3])
+        if entry is None:
+            return
+        engine = self._engine(value[0])
+        due = engine.add(entry, book)
+        if due <= timers.current_watermark():
+            self.late_inputs.inc()
+        timers.register_event_time_timer(due)
+        self._save(engine)
+
+    def fire(
+        self, customer: str, timestamp: int, timers: Any, book: PolicyBook, erasures: Any
+    ) -> Iterator[Any]:
+        from pyflink.common import Row
+
+        engine = self._engine(customer)
+        outputs, dues = engine.advance(timestamp, book)
+        for due in dues:
+            timers.register_event_time_timer(due)
+        self._save(engine)
+        for record in outputs:
+            text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+            if record["type"] == "erasure":
+                yield erasures, Row(customer, text)
+            else:
+                self.decisions.inc()
+                yield Row(customer, text)
+
+
+def _types() -> tuple[Any, Any, Any]:
+    from pyflink.common import Types
+    from pyflink.datastream import OutputTag
+
+    output = Types.ROW_NAMED(list(OUTPUT_FIELDS), [Types.STRING(), Types.STRING()])
+    rejects = Types.ROW_NAMED(
+        list(REJECT_FIELDS),
+        [Types.STRING(), Types.STRING(), Types.INT(), Types.LONG(), Types.STRING()],
+    )
+    return output, OutputTag("erasures", output), OutputTag("policy_rejects", rejects)
+
+
+def _static_function(book: PolicyBook, erasures: Any) -> Any:
+    from pyflink.datastream import KeyedProcessFunction
+
+    class PolicyFunction(_Host, KeyedProcessFunction):  # type: ignore[misc]
+        """Apply one policy per customer, in event-time order (see ``semantics.policy``)."""
+
+        def open(self, runtime_context: Any) -> None:
+            self.open_state(runtime_context)
+
+        def process_element(self, value: Any, ctx: Any) -> None:
+            self.add(value, ctx.timer_service(), book)
+
+        def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+            customer = ctx.get_current_key()
+            yield from self.fire(customer, timestamp, ctx.timer_service(), book, erasures)
+
+    return PolicyFunction()
+
+
+def _broadcast_function(
+    base: Policy, descriptor: Any, erasures: Any, rejects: Any, topic: str
+) -> Any:
+    from pyflink.common import Row
+    from pyflink.datastream import KeyedBroadcastProcessFunction
+
+    class ControlledPolicyFunction(_Host, KeyedBroadcastProcessFunction):  # type: ignore[misc]
+        """Apply the policy versions of the control topic (broadcast state) per customer."""
+
+        def open(self, runtime_context: Any) -> None:
+            self.open_state(runtime_context)
+            self.first_instance = runtime_context.get_index_of_this_subtask() == 0
+            self.cache: tuple[tuple[Any, ...], PolicyBook] | None = None
+
+        def _book(self, ctx: Any) -> PolicyBook:
+            messages = tuple(sorted(ctx.get_broadcast_state(descriptor).items()))
+            if self.cache is None or self.cache[0] != messages:
+                book = PolicyBook((base,))
+                for _, text in messages:
+                    raw, published, source = json.loads(text)
+                    book, _ = control_policy(book, raw, published, source)
+                self.cache = (messages, book)
+            return self.cache[1]
+
+        def process_element(self, value: Any, ctx: Any) -> None:
+            self.add(value, ctx.timer_service(), self._book(ctx))
+
+        def process_broadcast_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+            raw, partition, offset, published = value[0], value[2], value[3], value[4]
+            source = f"{topic}[{partition}]@{offset}"
+            book, reason = control_policy(self._book(ctx), raw or "", published, source)
+            if reason is None:
+                state = ctx.get_broadcast_state(descriptor)
+                version = max(p.version for p in book.versions)
+                state.put(version, json.dumps([raw, published, source]))
+            elif self.first_instance:  # every instance sees it; one reports it
+                yield rejects, Row(reason, value[1], partition, offset, raw)
+
+        def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+            customer = ctx.get_current_key()
+            book = self._book(ctx)
+            yield from self.fire(customer, timestamp, ctx.timer_service(), book, erasures)
+
+    return ControlledPolicyFunction()
+
+
+def apply_policy_stage(
+    t_env: StreamTableEnvironment,
+    inputs: Table,
+    policy: Policy,
+    control: tuple[Table, str] | None = None,
+) -> tuple[Table, Table, Table | None]:
+    """Return the decisions, the erasure confirmations and the rejected control messages.
+
+    ``control`` is the control topic's table (line, src, src_partition, src_offset,
+    published_ms) and the topic's name.
+    """
+    from pyflink.common import Types
+    from pyflink.datastream.state import MapStateDescriptor
+
+    output, erasures, rejects = _types()
+    keyed = t_env.to_data_stream(inputs).key_by(lambda row: row[0], key_type=Types.STRING())
+    rejected: Table | None = None
+    if control is None:
+        function = _static_function(PolicyBook((policy,)), erasures)
+        decided = keyed.process(function, output_type=output)
+    else:
+        table, topic = control
+        descriptor = MapStateDescriptor("policy_versions", Types.INT(), Types.STRING())
+        function = _broadcast_function(policy, descriptor, erasures, rejects, topic)
+        broadcast = t_env.to_data_stream(table).broadcast(descriptor)
+        decided = keyed.connect(broadcast).process(function, output_type=output)
+        rejected = t_env.from_data_stream(decided.get_side_output(rejects))
+    decided.name("decision-policy").uid("decision-policy")
+    erased = t_env.from_data_stream(decided.get_side_output(erasures))
+    return t_env.from_data_stream(decided), erased, rejected
