@@ -728,9 +728,8 @@ def sink_ddls(spec: SinkSpec, *, profiles: bool = False, policy: bool = False) -
 def policy_control_ddl(spec: KafkaSourceSpec, config: JobConfig) -> str:
     """Return the control topic's table: policy documents, with their Kafka timestamps.
 
-    Its watermark follows the publication times, so the policy stage decides a trigger only
-    once every version published up to its time (less the bound) has arrived; an idle control
-    topic stops holding it back after ``--idle-timeout``, like an idle event partition.
+    No watermark here: the policy stage assigns the control stream's own
+    (``jobs.policy_stage``).
     """
     published = "`published`"
     epoch = f"CAST(TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), {published}) AS BIGINT)"
@@ -739,8 +738,7 @@ def policy_control_ddl(spec: KafkaSourceSpec, config: JobConfig) -> str:
   `line` STRING,
   {_KAFKA_POSITION}
   {published} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-  `published_ms` AS {epoch} * 1000 + {millis},
-  WATERMARK FOR {published} AS {published} - {interval(config.out_of_orderness_ms + 1)}
+  `published_ms` AS {epoch} * 1000 + {millis}
 ) WITH (
   {_kafka_options(spec)}
 )"""
@@ -768,7 +766,7 @@ SELECT {reason}, src, src_partition, src_offset, line FROM {CATALOG_SOURCE} WHER
     if policy_rejects:
         events += f"""
 UNION ALL
-SELECT reason, source, source_partition, source_offset, raw FROM {POLICY_REJECTS}"""
+SELECT `reason`, `source`, `source_partition`, `source_offset`, `raw` FROM {POLICY_REJECTS}"""
     return f"INSERT INTO {DEAD_LETTER_SINK}\n{events}"
 
 

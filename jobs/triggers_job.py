@@ -160,7 +160,9 @@ def build_pipeline(
     if config.policy_topic is not None:
         t_env.execute_sql(sql.policy_control_ddl(config.policy_topic, config))
         control = (t_env.sql_query(sql.policy_control_query()), config.policy_topic.topic)
-    decisions, erasures, rejects = apply_policy_stage(t_env, inputs, config.policy, control)
+    decisions, erasures, rejects = apply_policy_stage(
+        t_env, inputs, config.policy, control, config.idle_timeout_ms
+    )
     if rejects is not None:
         t_env.create_temporary_view(sql.POLICY_REJECTS, rejects)
     statement_set.add_insert_sql(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,15 @@ def flink_gateway() -> None:
 
 @pytest.fixture
 def no_leftover_processes() -> Iterator[None]:
-    """Fail the test if it leaves a child process (broker, JVM, worker) running."""
+    """Fail the test if it leaves a child process (broker, JVM, worker) running.
+
+    A cancelled job's Python workers exit shortly after the job does: they get 30 s.
+    """
     before = _descendants()
     yield
-    leftover = _alive(_descendants() - before)
+    deadline = time.monotonic() + 30
+    while (leftover := _alive(_descendants() - before)) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert not leftover, f"processes left running: {sorted(leftover)}"
 
 
@@ -92,12 +98,14 @@ def run_pipeline(
 
 
 def kafka_sink(bootstrap: str, prefix: str) -> KafkaSinkSpec:
-    """Return an exactly-once Kafka sink to ``<prefix>.decisions``, ``.dlq`` and ``.late``."""
+    """Return an exactly-once Kafka sink to ``<prefix>.decisions``, ``.dlq``, ``.late`` and
+    ``.erasures``."""
     return KafkaSinkSpec(
         bootstrap_servers=bootstrap,
         decisions_topic=f"{prefix}.decisions",
         dead_letter_topic=f"{prefix}.dlq",
         late_topic=f"{prefix}.late",
+        erasure_topic=f"{prefix}.erasures",
         transactional_id_prefix=f"jt-{prefix}",
     )
 

@@ -1,0 +1,105 @@
+"""The decision policy on Kafka: live policy updates from the control topic.
+
+A running job (unbounded Kafka input) decides with the policy it started with; a new
+version published on the control topic takes effect without a restart; invalid and stale
+control messages go to the dead letters with their reason, and the version in force stays.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from pyflink.common import JobStatus
+
+from jobs.specs import KafkaSourceSpec
+from jobs.triggers_job import build_pipeline, create_table_env
+from journey_triggers import broker
+from journey_triggers.config import JobConfig
+from journey_triggers.kafka_io import consume_json, produce
+from journey_triggers.policy import parse_policy_text
+from journey_triggers.rules.loader import load_rules
+from tests.integration.conftest import kafka_sink
+
+pytestmark = pytest.mark.integration
+
+RULES = """
+version: 1
+rules:
+  - id: browsing
+    version: 1
+    description: Any page view.
+    trigger: {kind: event, on: {event: page_view}}
+    output: {action: browse_nudge, channels: [email, sms]}
+"""
+T0 = 1_800_000_000_000
+MINUTE = 60_000
+
+
+def view(customer: str, minute: int) -> tuple[str, str]:
+    record = {
+        "event_id": f"{customer}-{minute}",
+        "event_type": "page_view",
+        "customer_id": customer,
+        "ts": T0 + minute * MINUTE,
+    }
+    return customer, json.dumps(record)
+
+
+def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
+    local_broker, no_leftover_processes, tmp_path
+):
+    bootstrap = local_broker.bootstrap_servers
+    topics = {"c.events": 1, "c.policy": 1, "c.decisions": 1, "c.dlq": 1, "c.late": 1}
+    broker.create_topics(bootstrap, {**topics, "c.erasures": 1})
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    config = JobConfig(
+        parallelism=2,
+        checkpoint_interval_ms=1_000,
+        idle_timeout_ms=1_000,
+        rules=tuple(item.rule for item in load_rules([rules])),
+        policy=parse_policy_text("version: 1\n", source="start"),
+        policy_topic=KafkaSourceSpec(bootstrap_servers=bootstrap, topic="c.policy"),
+    )
+    source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="c.events")
+    t_env = create_table_env(config)
+    result = build_pipeline(t_env, source, kafka_sink(bootstrap, "c"), config).execute()
+    client = result.get_job_client()
+    try:
+        deadline = time.monotonic() + 180
+        while client.get_job_status().result() != JobStatus.RUNNING:
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.5)
+        # Version 1: sent. The later view moves event time past the first.
+        produce(bootstrap, "c.events", [view("ann", 0), view("bob", 1)])
+        first = consume_json(bootstrap, "c.decisions", expected=1, max_wait_s=180)
+        assert [(d["customer_id"], d["status"], d["policy_version"]) for d in first] == [
+            ("ann", "send", 1)
+        ]
+
+        # Version 2 disables the rule and moves the channel; then an invalid message and a
+        # stale version, which must not replace it.
+        version_2 = "version: 2\nrules:\n  browsing: {enabled: false}\n"
+        invalid = "version: 3\ncaps:\n  - {max: 1, per: 1 day}\n"
+        stale = '{"version": 1}'
+        produce(bootstrap, "c.policy", [(None, version_2), (None, invalid), (None, stale)])
+        dead = consume_json(bootstrap, "c.dlq", expected=2, max_wait_s=180)
+        reasons = sorted((d["reason"].split(":")[0], d["raw"], d["source"]) for d in dead)
+        assert reasons == [
+            ("invalid_control_message", invalid, "c.policy"),
+            ("stale_policy_version", stale, "c.policy"),
+        ]
+        assert "caps.0.per" in next(d["reason"] for d in dead if d["raw"] == invalid)
+        time.sleep(2)  # the control topic goes idle again
+        produce(bootstrap, "c.events", [view("cat", 2), view("dan", 3)])
+        every = consume_json(bootstrap, "c.decisions", expected=3, max_wait_s=180)
+        outcome = {d["customer_id"]: (d["status"], d["reason"], d["policy_version"]) for d in every}
+        assert outcome == {
+            "ann": ("send", None, 1),
+            "bob": ("suppressed", "rule_disabled", 2),
+            "cat": ("suppressed", "rule_disabled", 2),
+        }
+    finally:
+        client.cancel().result()
