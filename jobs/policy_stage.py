@@ -16,6 +16,8 @@ with its reason, and the versions before it stay in force.
 from __future__ import annotations
 
 import json
+import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from journey_triggers.policy import Policy, PolicyBook, PolicyError, parse_policy_text
@@ -65,8 +67,22 @@ def _document(raw: str) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
+def _inject_fault(fault: tuple[str, int] | None, inputs: int, opened: float) -> None:
+    """Fail once, for recovery tests (see ``JobConfig.fail_once``)."""
+    if fault is None or inputs < fault[1] or time.monotonic() - opened < 3:
+        return
+    try:
+        os.close(os.open(fault[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    msg = f"injected fault after {inputs} policy inputs (marker {fault[0]})"
+    raise RuntimeError(msg)
+
+
 class _Host:
     """What both keyed functions do with the engine: load, step, save, emit."""
+
+    fault: tuple[str, int] | None = None
 
     def open_state(self, runtime_context: Any) -> None:
         from pyflink.common import Types
@@ -76,6 +92,7 @@ class _Host:
         group = runtime_context.get_metrics_group()
         self.late_inputs = group.counter("policy_late_inputs")
         self.decisions = group.counter("policy_decisions")
+        self.inputs, self.opened = 0, time.monotonic()
 
     def _engine(self, customer: str) -> CustomerPolicy:
         text = self.state.value()
@@ -88,6 +105,8 @@ class _Host:
             self.state.update(json.dumps(engine.state, separators=(",", ":")))
 
     def add(self, value: Any, timers: Any, book: PolicyBook) -> None:
+        self.inputs += 1
+        _inject_fault(self.fault, self.inputs, self.opened)
         entry = entry_of(value[2], value[1], value[3])
         if entry is None:
             return
@@ -151,7 +170,7 @@ def _types() -> tuple[Any, Any, Any]:
     return records(), OutputTag("erasures", records()), OutputTag("policy_rejects", rejects)
 
 
-def _static_function(book: PolicyBook, erasures: Any) -> Any:
+def _static_function(book: PolicyBook, erasures: Any, fault: tuple[str, int] | None = None) -> Any:
     from pyflink.datastream import KeyedProcessFunction
 
     class PolicyFunction(_Host, KeyedProcessFunction):  # type: ignore[misc]
@@ -159,6 +178,7 @@ def _static_function(book: PolicyBook, erasures: Any) -> Any:
 
         def open(self, runtime_context: Any) -> None:
             self.open_state(runtime_context)
+            self.fault = fault
 
         def process_element(self, value: Any, ctx: Any) -> None:
             self.add(value, ctx.timer_service(), book)
@@ -203,7 +223,13 @@ def _versions_descriptor() -> Any:
     return MapStateDescriptor("policy_versions", Types.INT(), Types.STRING())
 
 
-def _broadcast_function(base: Policy, erasures: Any, rejects: Any, topic: str) -> Any:
+def _broadcast_function(
+    base: Policy,
+    erasures: Any,
+    rejects: Any,
+    topic: str,
+    fault: tuple[str, int] | None = None,
+) -> Any:
     from pyflink.common import Row
     from pyflink.datastream import KeyedBroadcastProcessFunction
 
@@ -212,6 +238,7 @@ def _broadcast_function(base: Policy, erasures: Any, rejects: Any, topic: str) -
 
         def open(self, runtime_context: Any) -> None:
             self.open_state(runtime_context)
+            self.fault = fault
             self.first_instance = runtime_context.get_index_of_this_subtask() == 0
             self.cache: tuple[tuple[Any, ...], PolicyBook] | None = None
             self.descriptor = _versions_descriptor()
@@ -254,6 +281,7 @@ def apply_policy_stage(
     policy: Policy,
     control: tuple[Table, str] | None = None,
     idle_timeout_ms: int = 30_000,
+    fault: tuple[str, int] | None = None,
 ) -> tuple[Table, Table, Table | None]:
     """Return the decisions, the erasure confirmations and the rejected control messages.
 
@@ -266,11 +294,11 @@ def apply_policy_stage(
     keyed = t_env.to_data_stream(inputs).key_by(lambda row: row[0], key_type=Types.STRING())
     rejected: Table | None = None
     if control is None:
-        function = _static_function(PolicyBook((policy,)), erasures)
+        function = _static_function(PolicyBook((policy,)), erasures, fault)
         decided = keyed.process(function, output_type=output)
     else:
         table, topic = control
-        function = _broadcast_function(policy, erasures, rejects, topic)
+        function = _broadcast_function(policy, erasures, rejects, topic, fault)
         broadcast = (
             t_env.to_data_stream(table)
             .assign_timestamps_and_watermarks(_control_watermarks(idle_timeout_ms))

@@ -161,7 +161,7 @@ def build_pipeline(
         t_env.execute_sql(sql.policy_control_ddl(config.policy_topic, config))
         control = (t_env.sql_query(sql.policy_control_query()), config.policy_topic.topic)
     decisions, erasures, rejects = apply_policy_stage(
-        t_env, inputs, config.policy, control, config.idle_timeout_ms
+        t_env, inputs, config.policy, control, config.idle_timeout_ms, config.fail_once
     )
     if rejects is not None:
         t_env.create_temporary_view(sql.POLICY_REJECTS, rejects)
