@@ -69,7 +69,7 @@ def _document(raw: str) -> dict[str, Any] | None:
 
 def _inject_fault(fault: tuple[str, int] | None, inputs: int, opened: float) -> None:
     """Fail once, for recovery tests (see ``JobConfig.fail_once``)."""
-    if fault is None or inputs < fault[1] or time.monotonic() - opened < 3:
+    if fault is None or inputs < fault[1] or time.monotonic() - opened < 1:
         return
     try:
         os.close(os.open(fault[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY))

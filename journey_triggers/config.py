@@ -70,8 +70,8 @@ class JobConfig:
     """The control topic of live policy versions (``jobs.policy_stage``), if any."""
     fail_once: tuple[str, int] | None = None
     """Fault injection for recovery tests: ``(marker file, n)`` makes the policy stage fail
-    once, after an instance has taken ``n`` inputs and 3 s have passed (so that a checkpoint
-    has completed), if the marker file does not exist yet; it creates the file first."""
+    once, after an instance has taken ``n`` inputs and 1 s has passed, if the marker file
+    does not exist yet; it creates the file first."""
 
     def checkpoint_uri(self) -> str:
         """Return the checkpoint directory URI to use."""

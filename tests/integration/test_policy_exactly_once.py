@@ -1,6 +1,6 @@
 """Exactly-once decisions across a failure: the job fails mid-stream and recovers.
 
-The policy stage fails once (``JobConfig.fail_once``) after a checkpoint has completed;
+The policy stage fails once (``JobConfig.fail_once``) mid-stream, checkpoints every 500 ms;
 Flink restarts the job from its latest checkpoint, discards what the failed attempt had not
 committed, and replays from the checkpointed file position. The committed output must then
 be exactly the decisions of a fault-free run: none missing, none twice.
@@ -51,7 +51,8 @@ def test_a_failure_mid_stream_loses_and_duplicates_no_decision(no_leftover_proce
     source = FileSourceSpec(str(events))
     marker = tmp_path / "failed-once"
     outputs = {}
-    for run, fault in (("clean", None), ("faulty", (str(marker), 50))):
+    # About 2,000 inputs reach each of the two instances: fail in the middle.
+    for run, fault in (("clean", None), ("faulty", (str(marker), 1_000))):
         job = JobConfig(
             parallelism=2,
             checkpoint_interval_ms=500,
