@@ -57,6 +57,13 @@ class PolicyError(JourneyTriggersError):
     """A policy document is invalid; the message names the document and the field."""
 
 
+def _known_channel(channel: str) -> str:
+    if channel not in CHANNELS:
+        msg = f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}"
+        raise ValueError(msg)
+    return channel
+
+
 def _duration(value: Any, what: str, *, allow_zero: bool = False) -> int:
     if not isinstance(value, str):
         msg = f"{what} must be a duration like '15m', got {value!r}"
@@ -88,10 +95,7 @@ class CapModel(_Strict):
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        if value is not None and value not in CHANNELS:
-            msg = f"unknown channel {value!r}; known: {', '.join(CHANNELS)}"
-            raise ValueError(msg)
-        return value
+        return None if value is None else _known_channel(value)
 
 
 class QuietHoursModel(_Strict):
@@ -148,9 +152,7 @@ class VariantModel(_Strict):
     @classmethod
     def _channels(cls, value: list[str] | None) -> list[str] | None:
         for channel in value or []:
-            if channel not in CHANNELS:
-                msg = f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}"
-                raise ValueError(msg)
+            _known_channel(channel)
         return value
 
 
@@ -218,9 +220,7 @@ class PolicyModel(_Strict):
     @classmethod
     def _consent(cls, value: dict[str, bool]) -> dict[str, bool]:
         for channel in value:
-            if channel not in CHANNELS:
-                msg = f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}"
-                raise ValueError(msg)
+            _known_channel(channel)
         return value
 
     @model_validator(mode="after")

@@ -163,3 +163,13 @@ def assert_same_decisions(got: list[dict[str, Any]], expected: list[dict[str, An
         f"{[(got_by_id[k], expected_by_id[k]) for k in differing[:2]]}"
     )
     assert len(got) == len(expected), "duplicate decisions"
+
+
+def wait_until_running(client: Any, timeout_s: float = 180) -> None:
+    """Wait until a submitted job is RUNNING (its tasks deployed), or fail the test."""
+    from pyflink.common import JobStatus
+
+    deadline = time.monotonic() + timeout_s
+    while client.get_job_status().result() != JobStatus.RUNNING:
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.5)

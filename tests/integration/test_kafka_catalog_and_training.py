@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from pyflink.common import JobStatus
 
 from jobs.specs import (
     KafkaCatalogSpec,
@@ -23,7 +22,12 @@ from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.rules.loader import load_rules
 from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.training import examples, read_history
-from tests.integration.conftest import assert_same_decisions, kafka_sink, run_pipeline
+from tests.integration.conftest import (
+    assert_same_decisions,
+    kafka_sink,
+    run_pipeline,
+    wait_until_running,
+)
 from udfs.model import read_model
 
 pytestmark = pytest.mark.integration
@@ -132,10 +136,7 @@ def test_catalog_updates_apply_while_the_job_runs(
     result = build_pipeline(t_env, source, sink, config).execute()
     client = result.get_job_client()
     try:
-        deadline = time.monotonic() + 180
-        while client.get_job_status().result() != JobStatus.RUNNING:
-            assert time.monotonic() < deadline, "the job did not start"
-            time.sleep(0.5)
+        wait_until_running(client)
         # Carts abandoned before the price change, then the change, then carts after it; a
         # last event pushes event time past every abandonment window.
         produce(bootstrap, "l.events", [add("before", 0)])

@@ -11,7 +11,6 @@ import json
 import time
 
 import pytest
-from pyflink.common import JobStatus
 
 from jobs.specs import KafkaSourceSpec
 from jobs.triggers_job import build_pipeline, create_table_env
@@ -20,7 +19,7 @@ from journey_triggers.config import JobConfig
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.policy import parse_policy_text
 from journey_triggers.rules.loader import load_rules
-from tests.integration.conftest import kafka_sink
+from tests.integration.conftest import kafka_sink, wait_until_running
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +67,7 @@ def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
     result = build_pipeline(t_env, source, kafka_sink(bootstrap, "c"), config).execute()
     client = result.get_job_client()
     try:
-        deadline = time.monotonic() + 180
-        while client.get_job_status().result() != JobStatus.RUNNING:
-            assert time.monotonic() < deadline, "the job did not start"
-            time.sleep(0.5)
+        wait_until_running(client)
         # Version 1: sent. The later view moves event time past the first.
         produce(bootstrap, "c.events", [view("ann", 0), view("bob", 1)])
         first = consume_json(bootstrap, "c.decisions", expected=1, max_wait_s=180)
