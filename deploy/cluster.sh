@@ -48,6 +48,11 @@ wait_for_slots() {
     sleep 1
   done
   echo "the cluster did not offer task slots within 120 s; logs: $FLINK_LOG_DIR" >&2
+  for log in "$FLINK_LOG_DIR"/*; do
+    [ -f "$log" ] || continue
+    echo "--- last lines of $log" >&2
+    tail -n 25 "$log" >&2
+  done
   return 1
 }
 

