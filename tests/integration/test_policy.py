@@ -167,4 +167,3 @@ def test_the_job_decides_exactly_as_the_reference(scenario, tmp_path, parallelis
         f"extra {len(extra)}: {[got[k] for k in extra[:2]]}\n"
         f"differing {len(differing)}: {[(got[k], want[k]) for k in differing[:1]]}"
     )
-
