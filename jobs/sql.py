@@ -283,6 +283,7 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
 def _record_checks() -> list[tuple[str, str]]:
     """Return (condition, reason) of every check before the timestamp's, in order."""
     known = ", ".join(quote(t) for t in ev.EVENT_TYPES)
+    feedback = ", ".join(quote(t) for t in ev.FEEDBACK_EVENT_TYPES)
     return [
         ("line IS NULL OR CHAR_LENGTH(line) = 0", ev.REJECT_EMPTY),
         ("NOT COALESCE(line IS JSON OBJECT, FALSE)", ev.REJECT_NOT_JSON_OBJECT),
@@ -297,6 +298,11 @@ def _record_checks() -> list[tuple[str, str]]:
             f"NOT {non_empty_string('$.customer_id')} AND NOT {non_empty_string('$.anonymous_id')} "
             f"AND NOT {non_empty_string('$.device_id')}",
             ev.REJECT_MISSING_IDENTITY,
+        ),
+        (
+            f"{json_value('$.event_type')} IN ({feedback}) "
+            f"AND NOT {non_empty_string('$.properties.decision_id')}",
+            ev.REJECT_MISSING_DECISION_ID,
         ),
     ]
 

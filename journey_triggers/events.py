@@ -38,6 +38,9 @@ EVENT_TYPES: tuple[str, ...] = (
 """Every event type; the last three are delivery feedback about a decision
 (``properties.decision_id``), which the decision policy's channel fallback reads."""
 
+FEEDBACK_EVENT_TYPES = ("email_bounced", "push_failed", "sms_failed")
+"""Delivery feedback: each must name its decision (``properties.decision_id``)."""
+
 # Reasons a record is dead-lettered. The SQL ingest uses the same strings, checked in this order.
 REJECT_EMPTY = "empty_record"
 REJECT_NOT_JSON_OBJECT = "not_a_json_object"
@@ -46,6 +49,7 @@ REJECT_INVALID_EVENT_ID = "invalid_event_id"
 REJECT_MISSING_EVENT_TYPE = "missing_event_type"
 REJECT_UNKNOWN_EVENT_TYPE = "unknown_event_type"
 REJECT_MISSING_IDENTITY = "missing_identity"
+REJECT_MISSING_DECISION_ID = "missing_decision_id"
 REJECT_MISSING_TS = "missing_ts"
 REJECT_INVALID_TS = "invalid_ts"
 
@@ -192,12 +196,17 @@ def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Reject
     )
     if key is None:
         return Rejection(REJECT_MISSING_IDENTITY, raw)
+    properties = record.get("properties")
+    if event_type in FEEDBACK_EVENT_TYPES and (
+        not isinstance(properties, dict) or _text(properties, "decision_id") is None
+    ):
+        # Feedback the policy cannot tie to a decision would otherwise be ignored silently.
+        return Rejection(REJECT_MISSING_DECISION_ID, raw)
     if record.get("ts") is None:
         return Rejection(REJECT_MISSING_TS, raw)
     ts_ms = parse_timestamp_ms(record["ts"])
     if ts_ms is None:
         return Rejection(REJECT_INVALID_TS, raw)
-    properties = record.get("properties")
     return Event(
         event_id=event_id,
         event_type=event_type,

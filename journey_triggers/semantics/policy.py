@@ -504,7 +504,7 @@ def entry_of(kind: str, at_ms: int, body: str) -> dict[str, Any] | None:
     else:
         decision = properties.get("decision_id")
         if not isinstance(decision, str):
-            return None
+            return None  # not reached: ingest dead-letters it (missing_decision_id)
         entry.update(kind="feedback", event_type=kind, decision_id=decision)
     return entry
 

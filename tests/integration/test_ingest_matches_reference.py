@@ -76,6 +76,25 @@ def corpus() -> list[str]:
         '"just a string"',
         '{"event_id": "trunc", "event_type": "add_to_cart"',
         _record("unicode-é", customer_id="c-ü", ts=tail + 9),
+        # Delivery feedback must name its decision.
+        _record("fb-none", event_type="email_bounced", customer_id="c-x", ts=tail + 10),
+        _record(
+            "fb-num",
+            event_type="push_failed",
+            customer_id="c-x",
+            ts=tail + 11,
+            properties={"decision_id": 5},
+        ),
+        _record(
+            "fb-empty",
+            event_type="sms_failed",
+            customer_id="c-x",
+            ts=tail + 12,
+            properties={"decision_id": ""},
+        ),
+        _record(
+            "fb-flat", event_type="email_bounced", customer_id="c-x", ts=tail + 13, properties=[1]
+        ),
     ]
     return lines
 

@@ -68,6 +68,15 @@ def test_anonymous_visitor_is_keyed_in_its_own_namespace():
             '{"event_id": "e", "event_type": "page_view", "customer_id": 5, "ts": 1}',
             ev.REJECT_MISSING_IDENTITY,
         ),
+        (
+            '{"event_id": "e", "event_type": "email_bounced", "customer_id": "c", "ts": 1}',
+            ev.REJECT_MISSING_DECISION_ID,
+        ),
+        (
+            '{"event_id": "e", "event_type": "push_failed", "customer_id": "c", "ts": 1, '
+            '"properties": {"decision_id": 7}}',
+            ev.REJECT_MISSING_DECISION_ID,
+        ),
         ('{"event_id": "e", "event_type": "page_view", "customer_id": "c"}', ev.REJECT_MISSING_TS),
         (
             '{"event_id": "e", "event_type": "page_view", "customer_id": "c", "ts": null}',

@@ -39,6 +39,14 @@ def test_generated_events_conform_to_event_schema():
         {"event_id": "e", "event_type": "teleport", "customer_id": "c", "ts": 1},
         {"event_id": "e", "event_type": "page_view", "customer_id": "c", "ts": "yesterday"},
         {"event_id": "e", "event_type": "page_view", "customer_id": "c", "ts": -1},
+        {"event_id": "e", "event_type": "email_bounced", "customer_id": "c", "ts": 1},
+        {
+            "event_id": "e",
+            "event_type": "push_failed",
+            "customer_id": "c",
+            "ts": 1,
+            "properties": {"decision_id": ""},
+        },
     ],
 )
 def test_event_schema_rejects_what_the_job_dead_letters(record):
