@@ -375,12 +375,25 @@ def _absence_insert(rule: Rule, trigger: AbsenceTrigger, source: Source) -> str:
             "AND (b.ts_ms > a.ts_ms OR b.event_id > a.event_id)))"
         )
     events = source.table
-    joined = f"""{events} a
+    # The anchors enter the join in event-time order per customer, through an OVER aggregate
+    # that releases them as the watermark passes (its count only keeps the planner from
+    # pruning it). Flink's interval join times out a customer's cached anchors with one timer,
+    # set by the first one to arrive: an anchor that arrived after a later one (an anonymous
+    # event, which identity stitching holds until the watermark, behind a later known one)
+    # waited for that later anchor's timer and came out hours behind the watermark, so the
+    # policy stage decided without it (nondeterministic; measured 29 to 33 hours late).
+    anchors = f"""(
+  SELECT a.*, COUNT(*) OVER (PARTITION BY a.customer_key ORDER BY a.ts
+    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS anchor_number
+  FROM {events} a
+  WHERE {_pattern(trigger.anchor, "a")}{anchored}
+)"""
+    joined = f"""{anchors} a
 LEFT JOIN {events} b
   ON a.customer_key = b.customer_key
   AND b.ts BETWEEN a.ts AND a.ts + {interval(window_ms)}{correlated}
   AND {stoppers}"""
-    where = f"{_pattern(trigger.anchor, 'a')}{anchored}\n  AND b.event_id IS NULL\n  AND "
+    where = "a.anchor_number > 0\n  AND b.event_id IS NULL\n  AND "
     return _insert(
         source,
         rule,

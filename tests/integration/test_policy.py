@@ -4,7 +4,8 @@ erasure, channels with fallback and A/B holdouts, against the reference engine.
 One generated history, with consent updates, erasure requests and delivery feedback mixed
 in, goes through the job with the policy of ``data/policy.yaml``; every decision and erasure
 confirmation must equal the reference's (``semantics.policy`` over ``evaluate_rules``), at
-parallelism 2 in process mode and at parallelism 1 in thread mode.
+parallelism 2 in process mode and at parallelism 1 in thread mode, and from a Kafka topic at
+parallelism 2.
 """
 
 from __future__ import annotations
@@ -167,3 +168,31 @@ def test_the_job_decides_exactly_as_the_reference(scenario, tmp_path, parallelis
         f"extra {len(extra)}: {[got[k] for k in extra[:2]]}\n"
         f"differing {len(differing)}: {[(got[k], want[k]) for k in differing[:1]]}"
     )
+
+
+def test_a_kafka_replay_at_parallelism_2_decides_exactly_as_the_reference(
+    scenario, tmp_path, local_broker, no_leftover_processes
+):
+    """The same history from a 4-partition topic, read by two source instances."""
+    from jobs.specs import FileSinkSpec, KafkaSourceSpec
+    from journey_triggers import broker
+    from journey_triggers.kafka_io import produce
+    from tests.integration.conftest import run_pipeline
+
+    lines, expected = scenario
+    bootstrap = local_broker.bootstrap_servers
+    broker.create_topics(bootstrap, {"p.events": 4})
+    keyed = []
+    for text in lines:
+        record = json.loads(text)
+        keyed.append((record.get("customer_id") or record.get("anonymous_id"), text))
+    produce(bootstrap, "p.events", keyed)
+    config = JobConfig(parallelism=2, rules=RULES, policy=POLICY, checkpoint_interval_ms=2_000)
+    source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="p.events", bounded=True)
+    out = tmp_path / "out"
+    run_pipeline(source, FileSinkSpec(str(out)), config)
+    got = by_key(read_json_lines(out / "decisions") + read_json_lines(out / "erasures"))
+    want = by_key(expected)
+    assert sorted(got) == sorted(want)
+    differing = [k for k in want if got[k] != want[k]]
+    assert not differing, [(got[k], want[k]) for k in differing[:1]]
