@@ -382,18 +382,24 @@ def _absence_insert(rule: Rule, trigger: AbsenceTrigger, source: Source) -> str:
     # event, which identity stitching holds until the watermark, behind a later known one)
     # waited for that later anchor's timer and came out hours behind the watermark, so the
     # policy stage decided without it (nondeterministic; measured 29 to 33 hours late).
+    # Not with a catalog yet: there the ordered anchors made the live catalog test lose a
+    # version (a cart got no price); open, see the README.
     anchors = f"""(
   SELECT a.*, COUNT(*) OVER (PARTITION BY a.customer_key ORDER BY a.ts
     RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS anchor_number
   FROM {events} a
   WHERE {_pattern(trigger.anchor, "a")}{anchored}
 )"""
+    if source.catalog:
+        anchors, first = events, f"{_pattern(trigger.anchor, 'a')}{anchored}"
+    else:
+        first = "a.anchor_number > 0"
     joined = f"""{anchors} a
 LEFT JOIN {events} b
   ON a.customer_key = b.customer_key
   AND b.ts BETWEEN a.ts AND a.ts + {interval(window_ms)}{correlated}
   AND {stoppers}"""
-    where = "a.anchor_number > 0\n  AND b.event_id IS NULL\n  AND "
+    where = f"{first}\n  AND b.event_id IS NULL\n  AND "
     return _insert(
         source,
         rule,
