@@ -384,15 +384,16 @@ def _absence_insert(rule: Rule, trigger: AbsenceTrigger, source: Source) -> str:
     # policy stage decided without it (nondeterministic; measured 29 to 33 hours late).
     # Not with a catalog yet: there the ordered anchors made the live catalog test lose a
     # version (a cart got no price); open, see the README.
-    anchors = f"""(
+    is_anchor = f"{_pattern(trigger.anchor, 'a')}{anchored}"
+    if source.catalog:
+        anchors, first = events, is_anchor
+    else:
+        anchors = f"""(
   SELECT a.*, COUNT(*) OVER (PARTITION BY a.customer_key ORDER BY a.ts
     RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS anchor_number
   FROM {events} a
-  WHERE {_pattern(trigger.anchor, "a")}{anchored}
+  WHERE {is_anchor}
 )"""
-    if source.catalog:
-        anchors, first = events, f"{_pattern(trigger.anchor, 'a')}{anchored}"
-    else:
         first = "a.anchor_number > 0"
     joined = f"""{anchors} a
 LEFT JOIN {events} b

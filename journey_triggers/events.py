@@ -16,6 +16,10 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
+FEEDBACK_EVENT_TYPES = ("email_bounced", "push_failed", "sms_failed")
+"""Delivery feedback about a decision: each must name it (``properties.decision_id``); the
+decision policy's channel fallback reads them."""
+
 EVENT_TYPES: tuple[str, ...] = (
     "page_view",
     "product_view",
@@ -31,15 +35,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "login",
     "consent_update",
     "erasure_request",
-    "email_bounced",
-    "push_failed",
-    "sms_failed",
+    *FEEDBACK_EVENT_TYPES,
 )
-"""Every event type; the last three are delivery feedback about a decision
-(``properties.decision_id``), which the decision policy's channel fallback reads."""
-
-FEEDBACK_EVENT_TYPES = ("email_bounced", "push_failed", "sms_failed")
-"""Delivery feedback: each must name its decision (``properties.decision_id``)."""
+"""Every event type, delivery feedback last."""
 
 # Reasons a record is dead-lettered. The SQL ingest uses the same strings, checked in this order.
 REJECT_EMPTY = "empty_record"

@@ -17,9 +17,12 @@ from typing import Any
 
 import pytest
 
+from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSourceSpec, SourceSpec
+from journey_triggers import broker
 from journey_triggers.config import JobConfig
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
+from journey_triggers.kafka_io import produce
 from journey_triggers.policy import PolicyBook, load_policy
 from journey_triggers.rules.loader import load_rules
 from journey_triggers.semantics.evaluator import evaluate_rules, policy_entries
@@ -104,14 +107,25 @@ def by_key(outputs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
     return keyed
 
 
-def run_job(lines: list[str], tmp_path: Path, config: JobConfig) -> list[dict[str, Any]]:
-    from jobs.specs import FileSinkSpec, FileSourceSpec
-
-    source = tmp_path / "events.jsonl"
-    source.write_text("".join(text + "\n" for text in lines))
+def run_job(source: SourceSpec, tmp_path: Path, config: JobConfig) -> list[dict[str, Any]]:
+    """Run the job over ``source`` into files; return its decisions and erasure records."""
     out = tmp_path / "out"
-    run_pipeline(FileSourceSpec(str(source)), FileSinkSpec(str(out)), config)
+    run_pipeline(source, FileSinkSpec(str(out)), config)
     return read_json_lines(out / "decisions") + read_json_lines(out / "erasures")
+
+
+def assert_decides_as_reference(
+    outputs: list[dict[str, Any]], expected: list[dict[str, Any]]
+) -> None:
+    got, want = by_key(outputs), by_key(expected)
+    missing = sorted(want.keys() - got.keys())
+    extra = sorted(got.keys() - want.keys())
+    differing = [k for k in want.keys() & got.keys() if got[k] != want[k]]
+    assert not (missing or extra or differing), (
+        f"missing {len(missing)}: {[want[k] for k in missing[:2]]}\n"
+        f"extra {len(extra)}: {[got[k] for k in extra[:2]]}\n"
+        f"differing {len(differing)}: {[(got[k], want[k]) for k in differing[:1]]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -158,27 +172,15 @@ def test_the_job_decides_exactly_as_the_reference(scenario, tmp_path, parallelis
         # policy stage behind its watermark (measured: 147 such inputs in one run).
         idle_timeout_ms=1,
     )
-    got = by_key(run_job(lines, tmp_path, config))
-    want = by_key(expected)
-    missing = sorted(want.keys() - got.keys())
-    extra = sorted(got.keys() - want.keys())
-    differing = [k for k in want.keys() & got.keys() if got[k] != want[k]]
-    assert not (missing or extra or differing), (
-        f"missing {len(missing)}: {[want[k] for k in missing[:2]]}\n"
-        f"extra {len(extra)}: {[got[k] for k in extra[:2]]}\n"
-        f"differing {len(differing)}: {[(got[k], want[k]) for k in differing[:1]]}"
-    )
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(text + "\n" for text in lines))
+    assert_decides_as_reference(run_job(FileSourceSpec(str(events)), tmp_path, config), expected)
 
 
 def test_a_kafka_replay_at_parallelism_2_decides_exactly_as_the_reference(
     scenario, tmp_path, local_broker, no_leftover_processes
 ):
     """The same history from a 4-partition topic, read by two source instances."""
-    from jobs.specs import FileSinkSpec, KafkaSourceSpec
-    from journey_triggers import broker
-    from journey_triggers.kafka_io import produce
-    from tests.integration.conftest import run_pipeline
-
     lines, expected = scenario
     bootstrap = local_broker.bootstrap_servers
     broker.create_topics(bootstrap, {"p.events": 4})
@@ -189,10 +191,4 @@ def test_a_kafka_replay_at_parallelism_2_decides_exactly_as_the_reference(
     produce(bootstrap, "p.events", keyed)
     config = JobConfig(parallelism=2, rules=RULES, policy=POLICY, checkpoint_interval_ms=2_000)
     source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="p.events", bounded=True)
-    out = tmp_path / "out"
-    run_pipeline(source, FileSinkSpec(str(out)), config)
-    got = by_key(read_json_lines(out / "decisions") + read_json_lines(out / "erasures"))
-    want = by_key(expected)
-    assert sorted(got) == sorted(want)
-    differing = [k for k in want if got[k] != want[k]]
-    assert not differing, [(got[k], want[k]) for k in differing[:1]]
+    assert_decides_as_reference(run_job(source, tmp_path, config), expected)
