@@ -18,6 +18,7 @@ from jobs.sql import (
     EVENTS_PROFILE,
     FEATURES_SQL_TYPE,
     PRODUCT_SQL_TYPE,
+    cart_snapshot,
     interval,
     json_is_string,
     json_number,
@@ -270,6 +271,7 @@ def _decision_select(rule: Rule, trigger_time_ms: str, explanation: str) -> str:
   {quote(rule.output.action)} AS action,
   ARRAY[{channels}] AS channels,
   {payload} AS payload,
+  {cart_snapshot("a.line")} AS cart,
   {explanation} AS explanation"""
 
 
@@ -696,7 +698,7 @@ def compile_rule(rule: Rule) -> str:
 
 _DECISION_COLUMNS = (
     "schema_version, decision_id, customer_id, rule_id, rule_version, status, trigger_time, "
-    "trigger_time_ms, action, channels, payload, explanation"
+    "trigger_time_ms, action, channels, payload, cart, explanation"
 )
 
 

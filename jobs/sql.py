@@ -304,7 +304,40 @@ def _record_checks() -> list[tuple[str, str]]:
             f"AND NOT {non_empty_string('$.properties.decision_id')}",
             ev.REJECT_MISSING_DECISION_ID,
         ),
+        (f"POSITION('\"cart\"' IN line) > 0 AND NOT {_valid_cart()}", ev.REJECT_INVALID_CART),
     ]
+
+
+CART = "$.properties.cart"
+QUOTED_LIST = r'^\[("([^"\\]|\\.)+"(,"([^"\\]|\\.)+")*)?\]$'
+"""A JSON array of non-empty strings as JSON_QUERY renders it (no spaces)."""
+
+
+def cart_products(column: str = "line") -> str:
+    """Return SQL for the product ids of a record's cart snapshot as JSON text, e.g. ``["a"]``."""
+    return f"JSON_QUERY({column}, '{CART}[*].product_id' WITH CONDITIONAL ARRAY WRAPPER)"
+
+
+def cart_snapshot(column: str) -> str:
+    """Return SQL for the product ids of a valid record's cart snapshot (NULL without one)."""
+    ids = f"JSON_QUERY({column}, '{CART}[*].product_id' RETURNING ARRAY<STRING>)"
+    return f"CASE WHEN JSON_QUERY({column}, '{CART}') IS NOT NULL THEN {ids} END"
+
+
+def _valid_cart() -> str:
+    """Return SQL: ``properties.cart`` is absent, null or a valid snapshot (``events``).
+
+    An array whose elements all have a product id that is a non-empty string: as many elements
+    as product ids, and the ids' JSON text a list of strings. (Calcite's strict JSON paths are
+    lax, so the array is counted instead of asked for.)
+    """
+    elements = f"JSON_QUERY(line, '{CART}[*]' RETURNING ARRAY<STRING>)"
+    ids = f"JSON_QUERY(line, '{CART}[*].product_id' RETURNING ARRAY<STRING>)"
+    snapshot = (
+        f"JSON_QUERY(line, '{CART}') LIKE '[%' AND CARDINALITY({elements}) = CARDINALITY({ids}) "
+        f"AND REGEXP({cart_products()}, {quote(QUOTED_LIST)})"
+    )
+    return _absent_or(CART, snapshot)
 
 
 def _reject_reason(ts_ms: str) -> str:
@@ -486,6 +519,10 @@ def profile_view() -> str:
             f"event_type IN ({cart_events}) AND {number} IS NOT NULL",
             json_value("$.properties." + name),
         )
+    keys["cart_products"] = _latest_key(
+        f"event_type IN ({cart_events}) AND JSON_QUERY(line, '{CART}') IS NOT NULL",
+        cart_products(),
+    )
     for channel in pf.CONSENT_CHANNELS:
         flag = (
             f"JSON_QUERY(line, '$.properties.consent.{channel}' WITH UNCONDITIONAL ARRAY WRAPPER)"
@@ -515,10 +552,18 @@ def profile_view() -> str:
     def text(name: str) -> str:
         return _latest_value(f"k_{name}")
 
+    def in_cart(name: str) -> str:
+        later = f"(last_purchase_ms IS NULL OR {_latest_ms(f'k_{name}')} > last_purchase_ms)"
+        return f"k_{name} IS NOT NULL AND {later}"
+
     def cart(name: str) -> str:
         number = f"CAST({_latest_value(f'k_{name}')} AS DOUBLE)"
-        later = f"(last_purchase_ms IS NULL OR {_latest_ms(f'k_{name}')} > last_purchase_ms)"
-        return f"CASE WHEN k_{name} IS NOT NULL AND {later} THEN {number} ELSE 0.0E0 END"
+        return f"CASE WHEN {in_cart(name)} THEN {number} ELSE 0.0E0 END"
+
+    products = (
+        f"JSON_QUERY(CASE WHEN {in_cart('cart_products')} THEN "
+        f"{_latest_value('k_cart_products')} ELSE '[]' END, '$[*]' RETURNING ARRAY<STRING>)"
+    )
 
     def consent(channel: str) -> str:
         flag = _latest_value(f"k_consent_{channel}")
@@ -540,6 +585,7 @@ def profile_view() -> str:
         "last_email_open_ms": "last_email_open_ms",
         "cart_value": cart("cart_value"),
         "cart_items": cart("cart_items"),
+        "cart_products": products,
         **{f"consent_{c}": consent(c) for c in pf.CONSENT_CHANNELS},
         "session_start_ms": "session_start_ms",
         "session_events": "session_events",
@@ -581,8 +627,8 @@ EXPLANATION_SQL_TYPE = (
 
 DECISION_FIELDS = (
     "schema_version", "decision_id", "customer_id", "rule_id", "rule_version", "status",
-    "trigger_time", "trigger_time_ms", "action", "channels", "payload", "explanation", "score",
-    "model_version", "features", "product",
+    "trigger_time", "trigger_time_ms", "action", "channels", "payload", "cart", "explanation",
+    "score", "model_version", "features", "product",
 )  # fmt: skip
 """The decision record's fields, in the order the rules' query has them."""
 
@@ -629,6 +675,7 @@ def _decision_columns() -> str:
   `action` STRING,
   `channels` ARRAY<STRING>,
   `payload` MAP<STRING, STRING>,
+  `cart` ARRAY<STRING>,
   `explanation` """
         + EXPLANATION_SQL_TYPE
         + """,

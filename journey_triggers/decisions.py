@@ -41,6 +41,8 @@ class Decision:
     payload: dict[str, str | None] | None
     """Fields copied from the anchor event as text; ``None`` when the rule has no payload."""
     explanation: dict[str, Any]
+    cart: list[str] | None = None
+    """The product ids of the anchor event's cart snapshot (``properties.cart``), if it has one."""
     score: float | None = None
     """Purchase propensity of the anchor's moment, when the job runs with a model."""
     model_version: str | None = None
@@ -67,6 +69,7 @@ class Decision:
             "action": self.action,
             "channels": self.channels,
             "payload": self.payload,
+            "cart": self.cart,
             "explanation": self.explanation,
             "score": self.score,
             "model_version": self.model_version,

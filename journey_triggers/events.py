@@ -48,6 +48,7 @@ REJECT_MISSING_EVENT_TYPE = "missing_event_type"
 REJECT_UNKNOWN_EVENT_TYPE = "unknown_event_type"
 REJECT_MISSING_IDENTITY = "missing_identity"
 REJECT_MISSING_DECISION_ID = "missing_decision_id"
+REJECT_INVALID_CART = "invalid_cart"
 REJECT_MISSING_TS = "missing_ts"
 REJECT_INVALID_TS = "invalid_ts"
 
@@ -164,6 +165,28 @@ def _text(record: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def valid_cart(cart: Any) -> bool:
+    """Return whether ``properties.cart`` is absent, ``null``, or a valid cart snapshot.
+
+    A snapshot is the tracker's whole cart after the event: a JSON array (possibly empty) of
+    objects, each with a non-empty string ``product_id`` (other members are kept as sent).
+    """
+    if cart is None:
+        return True
+    return isinstance(cart, list) and all(
+        isinstance(line, dict) and _text(line, "product_id") is not None for line in cart
+    )
+
+
+def cart_products(record: dict[str, Any]) -> list[str] | None:
+    """Return the product ids of a valid record's cart snapshot, in order; ``None`` without one."""
+    properties = record.get("properties")
+    cart = properties.get("cart") if isinstance(properties, dict) else None
+    if not isinstance(cart, list):
+        return None
+    return [line["product_id"] for line in cart]
+
+
 def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Rejection:
     """Validate one raw record the way the job's SQL ingest does.
 
@@ -200,6 +223,8 @@ def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Reject
     ):
         # Feedback the policy cannot tie to a decision would otherwise be ignored silently.
         return Rejection(REJECT_MISSING_DECISION_ID, raw)
+    if isinstance(properties, dict) and not valid_cart(properties.get("cart")):
+        return Rejection(REJECT_INVALID_CART, raw)
     if record.get("ts") is None:
         return Rejection(REJECT_MISSING_TS, raw)
     ts_ms = parse_timestamp_ms(record["ts"])

@@ -124,6 +124,11 @@ def catalog_lines(seed: int) -> list[str]:
     return lines
 
 
+def _snapshot(cart: list[Product]) -> list[dict[str, Any]]:
+    """Return the cart as trackers report it after a cart event (``properties.cart``)."""
+    return [{"product_id": p.product_id, "quantity": 1, "price": p.price} for p in cart]
+
+
 def _iso(ts_ms: int, offset_minutes: int) -> str:
     zone = timedelta(minutes=offset_minutes)
     local = datetime.fromtimestamp(ts_ms / 1000, tz=UTC) + zone
@@ -250,6 +255,7 @@ def _journey(
                     price=product.price,
                     cart_value=round(sum(p.price for p in cart), 2),
                     cart_items=len(cart),
+                    cart=_snapshot(cart),
                 )
                 if rng.random() < 0.5:
                     t += rng.randint(3_000, 90_000)
@@ -296,6 +302,7 @@ def _journey(
                     device,
                     session,
                     cart_value=round(sum(p.price for p in cart), 2),
+                    cart=_snapshot(cart),
                 )
                 t += rng.randint(10_000, 240_000)
                 emit(
@@ -329,6 +336,7 @@ def _journey(
                     product_id=removed.product_id,
                     cart_value=round(sum(p.price for p in cart), 2),
                     cart_items=len(cart),
+                    cart=_snapshot(cart),
                 )
         if rng.random() < 0.05:  # a preference-centre visit: opts in or out per channel
             t += rng.randint(5_000, 60_000)

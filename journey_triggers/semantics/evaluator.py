@@ -74,7 +74,7 @@ import numpy as np
 from journey_triggers.catalog import Catalog
 from journey_triggers.decisions import STATUS_FIRED, Decision, decision_id
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
-from journey_triggers.events import Event, format_timestamp_ms
+from journey_triggers.events import Event, cart_products, format_timestamp_ms
 from journey_triggers.rules.model import (
     AbsenceTrigger,
     CountTrigger,
@@ -131,6 +131,7 @@ def _decision(
         }
         or None,
         explanation=explanation,
+        cart=cart_products(anchor.record),
         score=anchor.score,
         model_version=anchor.model_version,
         features=anchor.features,

@@ -21,6 +21,9 @@ Fields (``None``, JSON ``null``, when there is nothing to report):
 * ``cart_value``, ``cart_items``: ``properties.cart_value`` / ``properties.cart_items`` of
   the latest ``add_to_cart``, ``remove_from_cart`` or ``checkout_started`` event that has the
   number, if it is later than the latest purchase; else 0 (a purchase empties the cart).
+* ``cart_products``: the product ids of the latest cart snapshot (``properties.cart`` on one
+  of those events, ``events.valid_cart``), in its order, if it is later than the latest
+  purchase; else ``[]``.
 * ``consent_email``, ``consent_sms``, ``consent_push``: the boolean in
   ``properties.consent.<channel>`` of the latest ``consent_update`` that sets it.
 * ``session_start_ms``, ``session_events``, ``session_add_to_carts``: the event's own session
@@ -31,21 +34,23 @@ Fields (``None``, JSON ``null``, when there is nothing to report):
 ``[true]`` / ``[false]``), so ties are decided the same way in every run. (The job renders a
 number's text as the JVM does; for conflicting duplicates, the same event id at the same
 millisecond with different numbers of 10^7 or more, the JVM's ``1.0E7`` and Python's
-``10000000.0`` can order the other way.) The tracker's cart totals are trusted as sent; the
-profile keeps no item list.
+``10000000.0`` can order the other way.) The tracker's cart totals and snapshots are trusted as
+sent: the profile takes the cart as the tracker last reported it, and does not rebuild it from
+adds and removes (a lost or reordered event would corrupt a rebuilt cart for good).
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from journey_triggers.events import Event
+from journey_triggers.events import Event, cart_products
 from journey_triggers.semantics.conditions import as_number, field_value
 
 PROFILE_FIELDS: tuple[str, ...] = (
@@ -66,6 +71,7 @@ PROFILE_FIELDS: tuple[str, ...] = (
     "last_email_open_ms",
     "cart_value",
     "cart_items",
+    "cart_products",
     "consent_email",
     "consent_sms",
     "consent_push",
@@ -155,19 +161,25 @@ class _State:
                 number = as_number(raw)
                 if number is not None:
                     self.take(name, event, number, raw)
+            products = cart_products(record)
+            if products is not None:
+                # Ties compare the ids' JSON text as the job's JSON_QUERY writes it.
+                text = json.dumps(products, separators=(",", ":"), ensure_ascii=False)
+                self.take("cart_products", event, products, text)
         if kind == "consent_update":
             for channel in CONSENT_CHANNELS:
                 flag = field_value(record, "properties.consent." + channel)
                 if isinstance(flag, bool):
                     self.take("consent_" + channel, event, flag)
 
-    def _cart(self, name: str) -> float:
+    def _cart(self, name: str) -> Any:
+        """Return the latest cart field, or ``None`` if it predates the latest purchase."""
         if name not in self.last:
-            return 0.0
+            return None
         (ts_ms, _, _), value = self.last[name]
         if self.last_purchase_ms is not None and ts_ms <= self.last_purchase_ms:
-            return 0.0
-        return float(value)
+            return None
+        return value
 
     def profile(self) -> dict[str, Any]:
         orders = self.counts["purchase"]
@@ -186,8 +198,9 @@ class _State:
             "aov": self.cents / orders / 100 if orders else None,
             "last_purchase_ms": self.last_purchase_ms,
             "last_email_open_ms": self.last_email_open_ms,
-            "cart_value": self._cart("cart_value"),
-            "cart_items": self._cart("cart_items"),
+            "cart_value": float(self._cart("cart_value") or 0.0),
+            "cart_items": float(self._cart("cart_items") or 0.0),
+            "cart_products": list(self._cart("cart_products") or []),
             **{f"consent_{c}": latest.get(f"consent_{c}") for c in CONSENT_CHANNELS},
         }
 

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from journey_triggers.config import JobConfig
-from journey_triggers.events import Event, Rejection, parse_event
+from journey_triggers.events import Event, Rejection, cart_products, parse_event
 from tests.integration.conftest import run_on_file
 
 pytestmark = pytest.mark.integration
@@ -96,6 +96,26 @@ def corpus() -> list[str]:
             "fb-flat", event_type="email_bounced", customer_id="c-x", ts=tail + 13, properties=[1]
         ),
     ]
+    # Cart snapshots: valid ones are decided on (and carried by the decision), others rejected.
+    carts: list[object] = [
+        None,
+        [],
+        [{"product_id": "p1", "quantity": 2}, {"product_id": 'p"2\\', "price": 3.5}],
+        [{"product_id": "é-1", "extra": {"a": [1]}}],
+        "p1",
+        {"product_id": "p1"},
+        ["p1"],
+        [None],
+        [{"product_id": ""}],
+        [{"product_id": 7}],
+        [{"product_id": ["p1"]}],
+        [{"product_id": "p1"}, {"sku": "p2"}],
+        [[{"product_id": "p1"}]],
+    ]
+    lines += [
+        _record(f"cart{i}", customer_id=f"c-cart{i}", ts=tail + 14 + i, properties={"cart": c})
+        for i, c in enumerate(carts)
+    ]
     return lines
 
 
@@ -117,6 +137,10 @@ def test_sql_ingest_agrees_with_python_reference(tmp_path):
     expected_keys = {p.event_id: p.customer_key for p in parsed if isinstance(p, Event)}
     got_keys = {d["explanation"]["anchor_event_id"]: d["customer_id"] for d in out["decisions"]}
     assert got_keys == expected_keys
+    expected_carts = {p.event_id: cart_products(p.record) for p in parsed if isinstance(p, Event)}
+    got_carts = {d["explanation"]["anchor_event_id"]: d["cart"] for d in out["decisions"]}
+    assert got_carts == expected_carts
+    assert sum(cart is not None for cart in got_carts.values()) == 3
     assert out["late_events"] == []
     # Nothing is lost: every record is either decided on or dead-lettered.
     assert len(out["decisions"]) + len(out["dead_letters"]) == len(lines)

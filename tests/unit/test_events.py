@@ -77,6 +77,23 @@ def test_anonymous_visitor_is_keyed_in_its_own_namespace():
             '"properties": {"decision_id": 7}}',
             ev.REJECT_MISSING_DECISION_ID,
         ),
+        *(
+            (
+                '{"event_id": "e", "event_type": "add_to_cart", "customer_id": "c", "ts": 1, '
+                f'"properties": {{"cart": {cart}}}}}',
+                ev.REJECT_INVALID_CART,
+            )
+            for cart in (
+                '"p1"',
+                '{"product_id": "p1"}',
+                '["p1"]',
+                "[null]",
+                '[{"product_id": ""}]',
+                '[{"product_id": 7}]',
+                '[{"product_id": "p1"}, {"sku": "p2"}]',
+                '[[{"product_id": "p1"}]]',
+            )
+        ),
         ('{"event_id": "e", "event_type": "page_view", "customer_id": "c"}', ev.REJECT_MISSING_TS),
         (
             '{"event_id": "e", "event_type": "page_view", "customer_id": "c", "ts": null}',
@@ -93,3 +110,21 @@ def test_bad_records_are_rejected_with_a_reason(raw, reason):
     assert isinstance(result, Rejection)
     assert result.reason == reason
     assert result.raw == raw
+
+
+@pytest.mark.parametrize(
+    ("cart", "products"),
+    [
+        ("null", None),
+        ("[]", []),
+        ('[{"product_id": "p2", "quantity": 2}, {"product_id": "p1", "price": 9.5}]', ["p2", "p1"]),
+    ],
+)
+def test_cart_snapshots_are_accepted_and_name_their_products(cart, products):
+    raw = (
+        '{"event_id": "e", "event_type": "add_to_cart", "customer_id": "c", "ts": 1, '
+        f'"properties": {{"cart": {cart}}}}}'
+    )
+    event = parse_event(raw)
+    assert isinstance(event, Event)
+    assert ev.cart_products(event.record) == products

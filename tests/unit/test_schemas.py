@@ -47,6 +47,13 @@ def test_generated_events_conform_to_event_schema():
             "ts": 1,
             "properties": {"decision_id": ""},
         },
+        {
+            "event_id": "e",
+            "event_type": "add_to_cart",
+            "customer_id": "c",
+            "ts": 1,
+            "properties": {"cart": [{"product_id": "p1"}, {"sku": "p2"}]},
+        },
     ],
 )
 def test_event_schema_rejects_what_the_job_dead_letters(record):
