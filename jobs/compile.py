@@ -119,6 +119,12 @@ def _predicate(predicate: Predicate, column: str) -> str:
         assert isinstance(operand, list)
         found = " OR ".join(f"COALESCE({_equals(field, item, column)}, FALSE)" for item in operand)
         return f"({found})" if op == "in" else f"({_has_value(field, column)} AND NOT ({found}))"
+    if op == "contains":
+        assert isinstance(operand, str)
+        path = _path(field)
+        is_list = f"JSON_QUERY({column}, {quote(path)}) LIKE '[%'"
+        elements = f"JSON_QUERY({column}, {quote(path + '[*]')} RETURNING ARRAY<STRING>)"
+        return f"({is_list} AND ARRAY_CONTAINS({elements}, {quote(operand)}))"
     if op == "matches":
         # \z, not $: Java's $ also matches before a final newline; Python's fullmatch does not.
         regex = quote(f"^(?:{operand})\\z")

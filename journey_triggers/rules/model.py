@@ -105,9 +105,13 @@ class Predicate(_Strict):
         description="Event field (event_type, device_type, country, properties.<name>, ...) or "
         "profile field (profile.<name>)."
     )
-    op: Literal["=", "!=", "<", "<=", ">", ">=", "in", "not in", "exists", "matches"] = Field(
+    op: Literal[
+        "=", "!=", "<", "<=", ">", ">=", "in", "not in", "exists", "matches", "contains"
+    ] = Field(
         description="Comparison. 'exists' takes no value; 'in'/'not in' take a list; 'matches' "
-        "takes a regular expression matched against the whole value."
+        "takes a regular expression matched against the whole value; 'contains' takes a string "
+        "and holds when the field is a list with an element of that text (e.g. "
+        "profile.cart_products)."
     )
     value: str | int | float | bool | list[str | int | float] | None = Field(
         default=None, description="Value to compare with."
@@ -141,6 +145,9 @@ class Predicate(_Strict):
             isinstance(self.value, bool) or not isinstance(self.value, int | float)
         ):
             msg = f"operator '{self.op}' needs a number, got {self.value!r}"
+            raise ValueError(msg)
+        elif self.op == "contains" and not isinstance(self.value, str):
+            msg = f"operator 'contains' needs a string, got {self.value!r}"
             raise ValueError(msg)
         elif self.op == "matches":
             try:

@@ -24,3 +24,7 @@ def rules_json_schema() -> dict[str, Any]:
 def rules_json_schema_text() -> str:
     """Return the schema as the committed file holds it."""
     return json.dumps(rules_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    print(rules_json_schema_text(), end="")

@@ -89,8 +89,32 @@ def equals(value: str | int | float | bool, operand: str | int | float | bool) -
     return isinstance(value, str) and value == operand
 
 
+def _element_text(value: Any) -> str | None:
+    """Return a list element's text as the job's JSON_QUERY gives it; None for null or nested."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    return None
+
+
+def list_contains(record: dict[str, Any], field: str, text: str) -> bool:
+    """Return whether ``field`` is a JSON array with an element whose text is ``text``."""
+    value: Any = record
+    for part in field.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return isinstance(value, list) and any(_element_text(item) == text for item in value)
+
+
 def evaluate_predicate(predicate: Predicate, record: dict[str, Any]) -> bool:
     """Decide ``predicate`` on a raw record."""
+    if predicate.op == "contains":
+        assert isinstance(predicate.value, str)
+        return list_contains(record, predicate.field, predicate.value)
     value = field_value(record, predicate.field)
     if value is None:
         return False

@@ -43,6 +43,10 @@ VALUES = [
     -5,
     "/services/x",
     "ünïcode",
+    ["p1", "p2"],
+    ["100", 5, 2.5, True, None, {"p1": 1}, ["p1"]],
+    [100],
+    [],
 ]
 
 CONDITIONS = [
@@ -64,6 +68,12 @@ CONDITIONS = [
     # w is "x", "y" or missing: != is false for "x" and for missing.
     {"field": "properties.w", "op": "!=", "value": "x"},
     {"field": "device_type", "op": "=", "value": "mobile"},
+    {"field": "properties.v", "op": "contains", "value": "p1"},
+    {"field": "properties.v", "op": "contains", "value": "100"},
+    {"field": "properties.v", "op": "contains", "value": "5"},
+    {"field": "properties.v", "op": "contains", "value": "2.5"},
+    {"field": "properties.v", "op": "contains", "value": "true"},
+    {"field": "properties.v", "op": "contains", "value": "p2"},
     {"not": {"field": "properties.v", "op": "exists"}},
     {
         "any": [

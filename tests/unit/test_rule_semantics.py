@@ -1,8 +1,11 @@
 from typing import Any
 
+import pytest
+
 from journey_triggers.decisions import decision_id
 from journey_triggers.rules.builtin import cart_abandonment
-from journey_triggers.rules.model import Rule
+from journey_triggers.rules.model import Predicate, Rule
+from journey_triggers.semantics.conditions import evaluate_predicate
 from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.semantics.lateness import split_late
 from tests.conftest import MINUTE, T0
@@ -474,3 +477,22 @@ def test_trend_fires_only_while_recent_exceeds_previous(make_event):
     events = [make_event("purchase", m * day) for m in (1, 2, 17, 18)]
     # day 2: 2 recent vs 0 before; day 17: {2, 17} vs {1}; day 18: {17, 18} vs {1, 2}, equal.
     assert fired_anchor_ids(events, [trend_rule()]) == [events[1].event_id, events[2].event_id]
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "expected"),
+    [
+        (["p1", "p2"], "p2", True),
+        (["p1", "p2"], "p3", False),
+        ([5, 2.5, True], "5", True),
+        ([5, 2.5, True], "2.5", True),
+        ([5, 2.5, True], "true", True),
+        ([None, {"p1": 1}, ["p1"]], "p1", False),
+        ("p1", "p1", False),
+        (None, "p1", False),
+    ],
+)
+def test_contains_reads_list_elements_as_text(value, text, expected):
+    record = {"properties": {"v": value}}
+    predicate = Predicate(field="properties.v", op="contains", value=text)
+    assert evaluate_predicate(predicate, record) is expected

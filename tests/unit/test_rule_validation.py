@@ -92,6 +92,10 @@ MALFORMED = {
         GOOD_RULE + "    conditions: {field: properties.cart_value, op: '>', value: '100'}\n",
         "14: rule 'cart_abandonment': operator '>' needs a number, got '100'",
     ),
+    "contains with a number": (
+        GOOD_RULE + "    conditions: {field: profile.cart_products, op: contains, value: 7}\n",
+        "14: rule 'cart_abandonment': operator 'contains' needs a string, got 7",
+    ),
     "in without a list": (
         GOOD_RULE + "    conditions: {field: country, op: in, value: DE}\n",
         "14: rule 'cart_abandonment': operator 'in' needs a non-empty list as value",
@@ -210,7 +214,9 @@ def test_standard_pack_is_valid_and_covers_every_trigger_kind():
 
 def test_committed_rules_schema_is_the_exported_one():
     committed = (ROOT / "schemas" / "rules.v1.json").read_text()
-    assert committed == rules_json_schema_text(), "run: journey-triggers schema > schemas/..."
+    assert committed == rules_json_schema_text(), (
+        "run: python -m journey_triggers.rules.schema > schemas/rules.v1.json"
+    )
 
 
 def test_rules_schema_accepts_the_standard_pack_and_rejects_a_bad_kind():
