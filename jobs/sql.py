@@ -48,6 +48,7 @@ PROFILES_SINK = "jt_profiles"
 ERASURES_SINK = "jt_erasures"
 POLICY_CONTROL = "jt_policy_control"
 POLICY_REJECTS = "jt_policy_rejects"
+CATALOG_RAW = "jt_catalog_raw"
 CATALOG_SOURCE = "jt_catalog_source"
 CATALOG = "jt_catalog"
 
@@ -176,20 +177,21 @@ def _absent_or(path: str, predicate: str) -> str:
     return f"COALESCE({wrapped} IN ('[]', '[null]') OR {wrapped} IS NULL OR ({predicate}), FALSE)"
 
 
-def catalog_ddl(spec: CatalogSpec, config: JobConfig) -> list[str]:
-    """Return the catalog source, its valid records, and the versioned catalog view.
+def catalog_ddl(spec: CatalogSpec) -> str:
+    """Return the catalog's raw source: each record, whether it is valid, and its version time.
 
-    The rules are ``journey_triggers.catalog``'s. The versioned view keeps the latest version
-    of each product per event time (Flink's deduplication on a rowtime), so the decisions'
-    temporal join sees the version in effect at the candidate's time.
+    The rules are ``journey_triggers.catalog``'s. The source has no watermark:
+    ``jobs.triggers_job`` gives the records their version times and watermarks on a
+    DataStream, idle when the topic is quiet, and registers the result as
+    :data:`CATALOG_SOURCE`, which :func:`catalog_versions_view` reads. The SQL source's own
+    idleness did not mark a catalog topic idle again after a record arrived mid-run, and every
+    later candidate then waited for the catalog's watermark (the live catalog test got no
+    decision within 180 s, 1 of 3 CI runs; the policy control topic showed the same).
 
     A file catalog is for bounded runs only. In a job that runs forever, a file source that
     has finished sends the end-of-time watermark; whenever the events then go idle, the
     temporal join's watermark jumps to it, and every later candidate waits forever (measured:
-    the job stops deciding after the first idle spell). Watching a directory instead keeps
-    the source open, but its watermark assigner (SQL, not in the source) then depends on
-    Flink's idleness detection to stop holding the join back, which failed under CPU load in
-    1 of 3 runs here. A Kafka topic catalog uses the source's own idleness and has not.
+    the job stops deciding after the first idle spell).
     """
     if isinstance(spec, KafkaCatalogSpec):
         source = KafkaSourceSpec(
@@ -204,7 +206,6 @@ def catalog_ddl(spec: CatalogSpec, config: JobConfig) -> list[str]:
     else:
         position = _FILE_POSITION
         options = f"'connector' = 'filesystem', 'path' = {quote(spec.path)}, 'format' = 'raw'"
-    watermark = f"`version_ts` - {interval(config.out_of_orderness_ms + 1)}"
     updated = "$.updated_at"
     version_ms = (
         f"CASE WHEN {_absent_or(updated, 'FALSE')} THEN CAST(0 AS BIGINT) "
@@ -220,17 +221,24 @@ def catalog_ddl(spec: CatalogSpec, config: JobConfig) -> list[str]:
             f"{version_ms} IS NOT NULL",
         ]
     )
-    table = f"""CREATE TEMPORARY TABLE {CATALOG_SOURCE} (
+    return f"""CREATE TEMPORARY TABLE {CATALOG_RAW} (
   `line` STRING,
   {position}
   `valid` AS {valid},
-  `version_ms` AS {version_ms},
-  `version_ts` AS TO_TIMESTAMP_LTZ(COALESCE({version_ms}, 0), 3),
-  WATERMARK FOR `version_ts` AS {watermark}
+  `version_ms` AS {version_ms}
 ) WITH (
   {options}
 )"""
-    versions = f"""CREATE TEMPORARY VIEW {CATALOG} AS
+
+
+def catalog_versions_view() -> str:
+    """Return the versioned catalog view over :data:`CATALOG_SOURCE`'s valid records.
+
+    It keeps the latest version of each product per event time (Flink's deduplication on a
+    rowtime), so the decisions' temporal join sees the version in effect at the candidate's
+    time. ``version_ts`` is the source's rowtime: its record timestamps and watermarks.
+    """
+    return f"""CREATE TEMPORARY VIEW {CATALOG} AS
 SELECT product_id, category, price, margin_tier, version_ms, version_ts
 FROM (
   SELECT product_id, category, price, margin_tier, version_ms, version_ts,
@@ -246,7 +254,6 @@ FROM (
   ) c
 ) v
 WHERE version_rank = 1"""
-    return [table, versions]
 
 
 def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str:

@@ -139,11 +139,17 @@ def build_pipeline(
         *sql.events_views(config),
         sql.events_context_view(),
         sql.profile_view(),
-        *(sql.catalog_ddl(config.catalog, config) if config.catalog is not None else []),
         *sql.sink_ddls(sink, profiles=config.profile_snapshots, policy=config.policy is not None),
     ]
     for statement in statements:
         t_env.execute_sql(statement)
+    if config.catalog is not None:
+        from jobs.catalog_stage import register_catalog_source
+
+        t_env.execute_sql(sql.catalog_ddl(config.catalog))
+        idle_ms = 0 if is_bounded(source) else config.idle_timeout_ms
+        register_catalog_source(t_env, config.out_of_orderness_ms, idle_ms)
+        t_env.execute_sql(sql.catalog_versions_view())
     statement_set = t_env.create_statement_set()
     statement_set.add_insert_sql(sql.late_insert(config))
     if config.profile_snapshots:
