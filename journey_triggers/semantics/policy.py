@@ -187,7 +187,16 @@ class CustomerPolicy:
     # -- the steps ---------------------------------------------------------------------------
 
     def _erase(self, entry: dict[str, Any]) -> dict[str, Any]:
-        later = [e for e in self.state["queue"] if e["at"] > entry["at"]]
+        at = entry["at"]
+        # Deferred decisions awaiting release, and candidates anchored before the erasure, are
+        # built from erased data: they go with the rest.
+        later = [
+            e
+            for e in self.state["queue"]
+            if e["at"] > at
+            and e["kind"] != "release"
+            and not (e["kind"] == "candidate" and e["context"]["anchor_ms"] < at)
+        ]
         forgotten = {
             "sends": len(self.state["sends"]),
             "cooldowns": len(self.state["cooldowns"]),
@@ -197,6 +206,9 @@ class CustomerPolicy:
         }
         self.state = empty_state()
         self.state["queue"] = later
+        # The one fact kept: when the customer's data was erased. A candidate anchored before
+        # it that arrives later is discarded too.
+        self.state["erased_at"] = at
         return {
             "type": "erasure",
             "customer_id": self.customer,
@@ -285,6 +297,8 @@ class CustomerPolicy:
         record = dict(entry["record"])
         context = entry["context"]
         at = int(entry["at"])
+        if int(context["anchor_ms"]) < self.state.get("erased_at", -1):
+            return []
         rule = record["rule_id"]
         rule_policy = policy.rule(rule)
         priority = rule_policy.priority if rule_policy.priority is not None else context["priority"]

@@ -20,7 +20,7 @@ import pytest
 from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSourceSpec, SourceSpec
 from journey_triggers import broker
 from journey_triggers.config import JobConfig
-from journey_triggers.events import Event, parse_event
+from journey_triggers.events import Event, parse_event, parse_timestamp_ms
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import produce
 from journey_triggers.policy import PolicyBook, load_policy
@@ -36,6 +36,7 @@ RULES = tuple(item.rule for item in load_rules([DATA / "policy_rules.yaml"]))
 POLICY = load_policy(DATA / "policy.yaml")
 BOOK = PolicyBook((POLICY,))
 DAY = 86_400_000
+ERASED_CART = "cart-before-erasure"
 
 
 def reference(events: list[Event]) -> list[dict[str, Any]]:
@@ -76,15 +77,26 @@ def history() -> tuple[list[str], list[dict[str, Any]]]:
         )
     # Erasure requests halfway through the history, for customers who got decisions.
     customers = sorted({d["customer_id"] for d in sent})[::7]
+    erased_at = config.start_ms + 5 * DAY // 2
     for number, customer in enumerate(customers):
         extra.append(
             {
                 "event_id": f"erasure-{number}",
                 "event_type": "erasure_request",
                 "customer_id": customer,
-                "ts": config.start_ms + 5 * DAY // 2,
+                "ts": erased_at,
             }
         )
+    # A cart abandoned 5 minutes before its customer's erasure: its window ends after it.
+    extra.append(
+        {
+            "event_id": ERASED_CART,
+            "event_type": "add_to_cart",
+            "customer_id": customers[0],
+            "ts": erased_at - 5 * 60_000,
+            "properties": {"product_id": "p0001", "cart_value": 10.0},
+        }
+    )
     lines += [line(record) for record in extra]
     # In time order, so that nothing is late.
     events = [e for text in lines if isinstance(e := parse_event(text), Event)]
@@ -156,6 +168,18 @@ def test_every_policy_feature_is_exercised_by_the_scenario(scenario):
     erasures = [d for d in expected if d["type"] == "erasure"]
     assert len(erasures) >= 3
     assert any(sum(e["forgotten"].values()) > 0 for e in erasures)
+    # The cart abandoned just before an erasure is detected, but decided on by no one: the
+    # policy discards a candidate built from erased data.
+    lines, _ = scenario
+    events = [e for text in lines if isinstance(e := parse_event(text), Event)]
+    anchors = {d.explanation["anchor_event_id"] for d in evaluate_rules(RULES, events)}
+    assert ERASED_CART in anchors
+    assert not [d for d in decisions if d["explanation"]["anchor_event_id"] == ERASED_CART]
+    erased = {e["customer_id"]: e["erasure_time_ms"] for e in erasures}
+    for d in decisions:
+        if d["customer_id"] in erased and d["emit_time_ms"] >= erased[d["customer_id"]]:
+            anchor_ms = parse_timestamp_ms(d["explanation"]["anchor_time"])
+            assert anchor_ms is not None and anchor_ms >= erased[d["customer_id"]], d
 
 
 @pytest.mark.parametrize(("parallelism", "mode"), [(2, "process"), (1, "thread")])

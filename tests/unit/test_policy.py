@@ -350,6 +350,30 @@ def test_erasure_forgets_everything_before_it_and_confirms():
     assert engine.state["sends"] == [[NOON + 2 * H, "email", "2027-03-10"]]
 
 
+def test_candidates_anchored_before_an_erasure_are_discarded():
+    book = policy("rules:\n  r: {}\n")
+    entries = [
+        candidate(NOON + H + 10 * 60_000, anchor_ms=NOON + H - 5 * 60_000),
+        event("erasure", NOON + H),
+        candidate(NOON + 2 * H, anchor_ms=NOON + H),
+    ]
+    outputs = run(book, entries)
+    assert [o["type"] for o in outputs] == ["erasure", "decision"]
+    assert outputs[1]["emit_time_ms"] == NOON + 2 * H
+    # Without the erasure, the first candidate is decided.
+    assert len(run(book, [entries[0], entries[2]])) == 2
+
+
+def test_a_decision_deferred_before_an_erasure_is_never_released():
+    book = policy('quiet_hours: {start: "21:00", end: "08:00"}\n')
+    night = NOON + 9 * H  # 22:00 in Berlin: deferred to 08:00
+    deferred = [candidate(night)]
+    assert statuses(run(book, deferred)) == [("deferred", "quiet_hours"), ("send", None)]
+    outputs = run(book, [*deferred, event("erasure", night + 2 * H)])
+    assert [o.get("status", o["type"]) for o in outputs] == ["deferred", "erasure"]
+    assert outputs[1]["forgotten"]["queued"] == 1
+
+
 def test_decisions_do_not_depend_on_arrival_order():
     book = policy(
         'priority_window: 15m\nquiet_hours: {start: "22:00", end: "07:00"}\n'
