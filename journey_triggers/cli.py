@@ -83,11 +83,12 @@ def _cmd_broker(args: argparse.Namespace) -> int:
 def _cmd_load_catalog(args: argparse.Namespace) -> int:
     """Publish a catalog file to a topic, keyed by product id; refuse it if a line is invalid."""
     from journey_triggers.catalog import parse_catalog_record
+    from journey_triggers.events import json_lines
     from journey_triggers.kafka_io import produce
 
     path = Path(args.file)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = json_lines(path.read_text(encoding="utf-8"))
     except OSError as err:
         print(f"error: {path}: {err.strerror or err}", file=sys.stderr)
         return 2
@@ -236,8 +237,10 @@ def _history_records(args: argparse.Namespace) -> list[tuple[int, str]]:
     """Return ``(partition, raw record)`` pairs of the training history, in arrival order."""
     if args.input_file:
         try:
-            with open(args.input_file, encoding="utf-8", errors="replace") as lines:
-                return [(0, line.rstrip("\r\n")) for line in lines]
+            with open(args.input_file, "rb") as lines:  # binary: records end at b"\n" only
+                return [
+                    (0, line.decode("utf-8", errors="replace").rstrip("\r\n")) for line in lines
+                ]
         except OSError as err:
             msg = f"{args.input_file}: cannot read the history: {err.strerror or err}"
             raise ConfigError(msg) from err

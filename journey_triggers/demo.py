@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from journey_triggers import broker
 from journey_triggers.catalog import read_catalog
-from journey_triggers.events import Event, parse_event
+from journey_triggers.events import Event, json_lines, parse_event
 from journey_triggers.generator import GeneratorConfig, catalog_lines, generate
 from journey_triggers.jobrunner import run_job
 from journey_triggers.kafka_io import consume_json, produce
@@ -136,6 +136,6 @@ def _reference_decisions(
     valid = [e for _, line in records if isinstance(e := parse_event(line), Event)]
     # Records reach several partitions, but with disorder below the bound none is late anyway.
     on_time = split_late(valid, JobConfig().out_of_orderness_ms).on_time
-    catalog, _ = read_catalog(catalog_path.read_text().splitlines())
+    catalog, _ = read_catalog(json_lines(catalog_path.read_text(encoding="utf-8")))
     decisions = evaluate_rules([cart_abandonment()], on_time, model=model, catalog=catalog)
     return {d.decision_id: (d.score, d.model_version) for d in decisions}

@@ -165,6 +165,19 @@ def _text(record: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def json_lines(text: str) -> list[str]:
+    """Return the records of a JSON-lines text, as the job's file source splits them.
+
+    Records end at a line feed only (a carriage return before it, from a CRLF file, is dropped):
+    ``str.splitlines`` would also cut at U+2028, U+0085 and other characters that a JSON string
+    may hold raw (found by ``tests/integration/test_fuzz_job.py``).
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
 def valid_cart(cart: Any) -> bool:
     """Return whether ``properties.cart`` is absent, ``null``, or a valid cart snapshot.
 

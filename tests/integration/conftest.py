@@ -15,6 +15,7 @@ from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSinkSpec, SinkSpec, So
 from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker
 from journey_triggers.config import JobConfig
+from journey_triggers.events import json_lines
 from journey_triggers.semantics.conditions import as_number
 
 
@@ -116,7 +117,8 @@ def read_json_lines(directory: Path) -> list[dict[str, Any]]:
     for part in sorted(directory.rglob("part-*")):
         if part.name.startswith("."):
             continue
-        records.extend(json.loads(line) for line in part.read_text().splitlines() if line)
+        text = part.read_text(encoding="utf-8")
+        records.extend(json.loads(line) for line in json_lines(text) if line)
     return records
 
 
