@@ -128,3 +128,10 @@ def test_cart_snapshots_are_accepted_and_name_their_products(cart, products):
     event = parse_event(raw)
     assert isinstance(event, Event)
     assert ev.cart_products(event.record) == products
+
+
+def test_json_lines_end_at_line_feeds_only():
+    # U+2028 and U+0085 may stand raw in a JSON string; str.splitlines would cut there.
+    text = '{"a": "x\u2028y"}\n{"b": "\u0085"}\r\n\n{"c": 1}'
+    assert ev.json_lines(text) == ['{"a": "x\u2028y"}', '{"b": "\u0085"}', "", '{"c": 1}']
+    assert [json.loads(line) for line in ev.json_lines(text) if line][0] == {"a": "x\u2028y"}
