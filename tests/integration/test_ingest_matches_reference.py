@@ -116,6 +116,11 @@ def corpus() -> list[str]:
         _record(f"cart{i}", customer_id=f"c-cart{i}", ts=tail + 14 + i, properties={"cart": c})
         for i, c in enumerate(carts)
     ]
+    # The key spelled with escapes is the same key.
+    lines.append(
+        '{"event_id": "cart-esc", "event_type": "add_to_cart", "customer_id": "c-esc", '
+        f'"ts": {tail + 40}, "properties": {{"\\u0063art": "p1"}}}}'
+    )
     return lines
 
 
