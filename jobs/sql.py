@@ -320,15 +320,24 @@ QUOTED_LIST = r'^\[("([^"\\]|\\.)+"(,"([^"\\]|\\.)+")*)?\]$'
 """A JSON array of non-empty strings as JSON_QUERY renders it (no spaces)."""
 
 
-def cart_products(column: str = "line") -> str:
+def _cart(column: str = "line") -> str:
+    """Return SQL for the cart snapshot as JSON text (NULL when absent, null or a scalar)."""
+    return f"JSON_QUERY({column}, '{CART}')"
+
+
+def _cart_ids_array(column: str = "line") -> str:
+    """Return SQL for the product ids of a record's cart snapshot as ARRAY<STRING>."""
+    return f"JSON_QUERY({column}, '{CART}[*].product_id' RETURNING ARRAY<STRING>)"
+
+
+def _cart_ids_text(column: str = "line") -> str:
     """Return SQL for the product ids of a record's cart snapshot as JSON text, e.g. ``["a"]``."""
     return f"JSON_QUERY({column}, '{CART}[*].product_id' WITH CONDITIONAL ARRAY WRAPPER)"
 
 
 def cart_snapshot(column: str) -> str:
     """Return SQL for the product ids of a valid record's cart snapshot (NULL without one)."""
-    ids = f"JSON_QUERY({column}, '{CART}[*].product_id' RETURNING ARRAY<STRING>)"
-    return f"CASE WHEN JSON_QUERY({column}, '{CART}') IS NOT NULL THEN {ids} END"
+    return f"CASE WHEN {_cart(column)} IS NOT NULL THEN {_cart_ids_array(column)} END"
 
 
 def _may_have_cart() -> str:
@@ -348,10 +357,9 @@ def _valid_cart() -> str:
     lax, so the array is counted instead of asked for.)
     """
     elements = f"JSON_QUERY(line, '{CART}[*]' RETURNING ARRAY<STRING>)"
-    ids = f"JSON_QUERY(line, '{CART}[*].product_id' RETURNING ARRAY<STRING>)"
     snapshot = (
-        f"JSON_QUERY(line, '{CART}') LIKE '[%' AND CARDINALITY({elements}) = CARDINALITY({ids}) "
-        f"AND REGEXP({cart_products()}, {quote(QUOTED_LIST)})"
+        f"{_cart()} LIKE '[%' AND CARDINALITY({elements}) = CARDINALITY({_cart_ids_array()}) "
+        f"AND REGEXP({_cart_ids_text()}, {quote(QUOTED_LIST)})"
     )
     return _absent_or(CART, snapshot)
 
@@ -536,8 +544,8 @@ def profile_view() -> str:
             json_value("$.properties." + name),
         )
     keys["cart_products"] = _latest_key(
-        f"event_type IN ({cart_events}) AND JSON_QUERY(line, '{CART}') IS NOT NULL",
-        cart_products(),
+        f"event_type IN ({cart_events}) AND {_cart()} IS NOT NULL",
+        _cart_ids_text(),
     )
     for channel in pf.CONSENT_CHANNELS:
         flag = (

@@ -149,16 +149,24 @@ def _replace(node: Any, path: tuple[Any, ...], value: Any) -> Any:
     return copy
 
 
-@FUZZ
-@given(st.lists(st.tuples(st.sampled_from(STANDARD_PATHS), json_values), min_size=1, max_size=3))
-def test_mutated_rule_packs_never_crash_the_rule_validator(mutations):
-    document: Any = STANDARD
-    for path, value in mutations:
+def mutations(paths: list[tuple[Any, ...]]) -> st.SearchStrategy[list[tuple[Any, Any]]]:
+    """One to three (path, random value) replacements in a document with these paths."""
+    return st.lists(st.tuples(st.sampled_from(paths), json_values), min_size=1, max_size=3)
+
+
+def _mutated(document: Any, replacements: list[tuple[Any, Any]]) -> Any:
+    for path, value in replacements:
         try:
             document = _replace(document, path, value)
         except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed this path
-    _load(yaml.safe_dump(document, allow_unicode=True))
+            continue  # an earlier replacement removed this path
+    return document
+
+
+@FUZZ
+@given(mutations(STANDARD_PATHS))
+def test_mutated_rule_packs_never_crash_the_rule_validator(replacements):
+    _load(yaml.safe_dump(_mutated(STANDARD, replacements), allow_unicode=True))
 
 
 POLICY = yaml.safe_load((ROOT / "tests" / "integration" / "data" / "policy.yaml").read_text())
@@ -179,12 +187,6 @@ def test_random_policy_documents_never_crash_the_policy_validator(text):
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(POLICY_PATHS), json_values), min_size=1, max_size=3))
-def test_mutated_policies_never_crash_the_policy_validator(mutations):
-    document: Any = POLICY
-    for path, value in mutations:
-        try:
-            document = _replace(document, path, value)
-        except (KeyError, IndexError, TypeError):
-            continue
-    _parse_policy(json.dumps(document))
+@given(mutations(POLICY_PATHS))
+def test_mutated_policies_never_crash_the_policy_validator(replacements):
+    _parse_policy(json.dumps(_mutated(POLICY, replacements)))
