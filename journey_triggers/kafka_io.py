@@ -6,7 +6,6 @@ These helpers carry the work-arounds for the local tansu broker; the Flink job n
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -71,73 +70,40 @@ def consume_json(
     idle_timeout_s: float = 10.0,
     max_wait_s: float = 120.0,
 ) -> list[dict[str, Any]]:
-    """Read committed JSON records of ``topic`` from the beginning.
+    """Read the committed JSON records of ``topic`` from the beginning.
 
     Stops when ``expected`` records were read, or when no record arrived for ``idle_timeout_s``
-    (after the first one, or from the start when nothing is expected), or after ``max_wait_s``.
+    (from the start, when nothing is expected), or after ``max_wait_s``.
 
     tansu work-arounds:
 
-    * the topic's end offset counts batches (see :func:`produce`), and Flink's transactional
-      sink writes multi-record batches, so a bounded "read to the end offset" loses records
-      here; reading until a count or a quiet period does not. No consumer group is used
-      either: kafka-python group joins wait for tansu's rebalance timeout.
-    * in about one run in fifteen under load, a read_committed read of a Flink exactly-once
-      topic came up short (seen: 69 of 190) although Flink committed every transaction; the
-      cause (broker or client) is not known yet. When a read falls short of ``expected``, it is
-      repeated once with a fresh consumer, and what each pass and a read_uncommitted pass saw
-      is reported on stderr, so a real loss still fails the caller and leaves its evidence.
+    * tansu lists no aborted transactions in its Fetch responses, so a Kafka client's
+      ``read_committed`` read returns aborted records too. The records are read with
+      :func:`journey_triggers.kafka_log.read_committed`, which decides each transaction from
+      the COMMIT and ABORT markers in the log, as a Kafka broker does for its clients.
+    * the topic's end offset counts batches (see :func:`produce`), so a bounded "read to the
+      end offset" can lose records here; reading until a count or a quiet period does not.
     """
-    records = _read(
-        bootstrap_servers, topic, "read_committed", expected, idle_timeout_s, max_wait_s
+    from journey_triggers.kafka_log import read_committed
+
+    records, _ = read_committed(
+        bootstrap_servers,
+        topic,
+        _partitions(bootstrap_servers, topic),
+        expected=expected,
+        idle_timeout_s=idle_timeout_s,
+        max_wait_s=max_wait_s,
     )
-    if expected is None or len(records) >= expected:
-        return records
-    again = _read(bootstrap_servers, topic, "read_committed", expected, idle_timeout_s, 15.0)
-    uncommitted = _read(bootstrap_servers, topic, "read_uncommitted", None, 3.0, 15.0)
-    print(
-        f"consume_json({topic}): read_committed saw {len(records)} of {expected}; a fresh "
-        f"read_committed consumer saw {len(again)}; read_uncommitted sees {len(uncommitted)}",
-        file=sys.stderr,
-    )
-    return again if len(again) > len(records) else records
+    return [json.loads(record.value or b"null") for record in records]
 
 
-def _read(
-    bootstrap_servers: str,
-    topic: str,
-    isolation_level: str,
-    expected: int | None,
-    idle_timeout_s: float,
-    max_wait_s: float,
-) -> list[dict[str, Any]]:
-    from kafka import KafkaConsumer, TopicPartition
+def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
+    """Return the partitions of ``topic``; none when it does not exist (yet)."""
+    from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        isolation_level=isolation_level,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=500,
-    )
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        records: list[dict[str, Any]] = []
-        started = last = time.monotonic()
-        while time.monotonic() - started < max_wait_s:
-            batch = consumer.poll(timeout_ms=500)
-            for messages in batch.values():
-                for message in messages:
-                    records.append(json.loads(message.value))
-                    last = time.monotonic()
-            if expected is not None and len(records) >= expected:
-                break
-            if expected is None and time.monotonic() - last > idle_timeout_s:
-                break
-        return records
+        return sorted(consumer.partitions_for_topic(topic) or set())
     finally:
         consumer.close()
 

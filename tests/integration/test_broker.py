@@ -52,3 +52,65 @@ def test_broker_on_a_taken_port_is_refused_clearly(tmp_path, no_leftover_process
 
 def test_stop_without_broker_is_a_no_op(tmp_path):
     assert broker.stop_broker(tmp_path) is None
+
+
+def test_committed_reads_skip_aborted_transactions_and_stop_at_an_open_one(local_broker):
+    """tansu lists no aborted transactions, so a client's read_committed shows them; ours not."""
+    from kafka import KafkaProducer, TopicPartition
+
+    from journey_triggers.kafka_log import read_committed
+
+    bootstrap = local_broker.bootstrap_servers
+    broker.create_topics(bootstrap, {"tx": 2})
+
+    def transactional(name: str) -> KafkaProducer:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=name, linger_ms=5)
+        producer.init_transactions()
+        return producer
+
+    def send(producer: KafkaProducer, values: list[str], partition: int = 0) -> None:
+        for value in values:
+            producer.send("tx", value.encode(), partition=partition)
+        producer.flush()
+
+    first, second = transactional("first"), transactional("second")
+    plain = KafkaProducer(bootstrap_servers=bootstrap, batch_size=0)
+    first.begin_transaction()
+    send(first, ["a1", "a2"])
+    second.begin_transaction()
+    send(second, ["x1"])  # interleaved with the first producer's open transaction
+    send(plain, ["p1"])
+    first.commit_transaction()
+    second.abort_transaction()
+    first.begin_transaction()
+    send(first, ["b1"], partition=1)
+    first.abort_transaction()
+    first.begin_transaction()
+    send(first, ["c1"], partition=1)
+    first.commit_transaction()
+    second.begin_transaction()
+    send(second, ["open1"])  # never decided
+    send(plain, ["p2"])  # behind the open transaction: not visible yet
+    for producer in (plain, first):
+        producer.close()
+
+    records, aborted = read_committed(
+        bootstrap, "tx", [0, 1], expected=None, idle_timeout_s=2.0, max_wait_s=20.0
+    )
+    visible = {p: [(r.value or b"").decode() for r in records if r.partition == p] for p in (0, 1)}
+    assert visible == {0: ["a1", "a2", "p1"], 1: ["c1"]}
+    assert aborted == 2  # x1 and b1
+
+    # The client's own read_committed, for contrast: the broker's fault this reader mends.
+    client = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
+    client.assign([TopicPartition("tx", 0), TopicPartition("tx", 1)])
+    seen = {message.value.decode() for message in client}
+    client.close()
+    assert {"x1", "b1"} & seen, "tansu now hides aborted records: the reader may be retired"
+    second.abort_transaction()
+    second.close()

