@@ -1,4 +1,4 @@
-"""The product catalog's event time: record timestamps and watermarks set on a DataStream.
+"""The product catalog's event time: record timestamps and watermarks set on a DataStream (JVM).
 
 The catalog's raw SQL source (``sql.catalog_ddl``) has no watermark. Here its records get their
 version time (``updated_at``; 0 for records without one and for invalid ones, which only go to
@@ -21,22 +21,16 @@ if TYPE_CHECKING:
     from pyflink.table import StreamTableEnvironment
 
 
-def catalog_watermarks(version_index: int, out_of_orderness_ms: int, idle_ms: int) -> Any:
-    """Return the catalog's watermark strategy: version times, idle after ``idle_ms`` (0: never).
+def catalog_watermarks(out_of_orderness_ms: int, idle_ms: int) -> Any:
+    """Return the catalog's watermark strategy, idle after ``idle_ms`` (0: never).
 
     The watermark trails the newest version time by the bound plus 1 ms, as the events' does.
     """
     from pyflink.common import Duration, WatermarkStrategy
-    from pyflink.common.watermark_strategy import TimestampAssigner
-
-    class VersionTime(TimestampAssigner):  # type: ignore[misc]
-        def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-            version_ms = value[version_index]
-            return int(version_ms) if version_ms is not None else 0
 
     strategy = WatermarkStrategy.for_bounded_out_of_orderness(
         Duration.of_millis(out_of_orderness_ms)
-    ).with_timestamp_assigner(VersionTime())
+    )
     if idle_ms > 0:
         strategy = strategy.with_idleness(Duration.of_millis(idle_ms))
     return strategy
@@ -47,18 +41,26 @@ def register_catalog_source(
 ) -> None:
     """Register :data:`jobs.sql.CATALOG_SOURCE`: the raw catalog with its rowtime ``version_ts``.
 
+    The version time of a record is its ``version_ms``, 0 for records without one and for
+    invalid ones (which only go to the dead letters). It is set in the JVM
+    (:func:`jobs.jvm_streams.with_event_time`), with no Python call per catalog record.
+
     ``idle_ms`` is 0 in bounded runs: there the catalog is read to its end, which releases the
     join, and idleness could let candidates pass a catalog that is merely slow.
     """
-    from pyflink.table import Schema
+    from pyflink.table import DataTypes, Schema
+    from pyflink.table.expressions import coalesce, col, lit
+
+    from jobs.jvm_streams import with_event_time
 
     raw = t_env.from_path(sql.CATALOG_RAW)
-    index = raw.get_schema().get_field_names().index("version_ms")
-    stream = (
-        t_env.to_data_stream(raw)
-        .assign_timestamps_and_watermarks(catalog_watermarks(index, out_of_orderness_ms, idle_ms))
-        .name("catalog-version-times")
-        .uid("catalog-version-times")
+    version_ms = coalesce(col("version_ms"), lit(0).cast(DataTypes.BIGINT()))
+    stream = with_event_time(
+        t_env,
+        raw,
+        version_ms,
+        catalog_watermarks(out_of_orderness_ms, idle_ms),
+        "catalog-version-times",
     )
     # The rowtime is computed from the version column, not read as the stream's "rowtime"
     # metadata: with that metadata column, the temporal join read another column as the

@@ -194,21 +194,14 @@ def _control_watermarks(idle_timeout_ms: int) -> Any:
     """Return the control stream's watermarks: its publication times, idle when quiet.
 
     The policy function has two inputs and decides when both have passed a time (or the
-    control one is idle). Generated here, on the stream, rather than in the SQL source: the
-    Kafka source's own idleness did not mark a control topic idle again after a message
-    (measured: decisions stopped after the first control message).
+    control one is idle). Generated on the stream rather than in the SQL source: the Kafka
+    source's own idleness did not mark a control topic idle again after a message (measured:
+    decisions stopped after the first control message).
     """
     from pyflink.common import Duration, WatermarkStrategy
-    from pyflink.common.watermark_strategy import TimestampAssigner
 
-    class Published(TimestampAssigner):  # type: ignore[misc]
-        def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-            return int(value[4])
-
-    return (
-        WatermarkStrategy.for_monotonous_timestamps()
-        .with_timestamp_assigner(Published())
-        .with_idleness(Duration.of_millis(max(idle_timeout_ms, 1)))
+    return WatermarkStrategy.for_monotonous_timestamps().with_idleness(
+        Duration.of_millis(max(idle_timeout_ms, 1))
     )
 
 
@@ -275,45 +268,6 @@ def _broadcast_function(
     return ControlledPolicyFunction()
 
 
-def keyed_by_customer(t_env: StreamTableEnvironment, inputs: Table) -> Any:
-    """Return the policy inputs as a stream keyed by their first column, keyed in the JVM.
-
-    PyFlink's ``key_by`` runs a Python operator that pairs every element with its key, and a
-    Python operator holds a watermark back while its bundle is open. When its input went idle
-    before that bundle closed, the watermark it then released was dropped: its output had
-    announced idleness, and an idle output drops watermarks (Flink's ``RecordWriterOutput``).
-    The policy stage then never saw event time pass the last inputs before a quiet period and
-    decided none of them until more traffic came. Measured on a live job at parallelism 1 with
-    a 1 s idle timeout (``tests/integration/test_policy_live.py``'s scenario, a fresh job per
-    run): with ``key_by``, 3 of 6 runs made no decision within 45 s; with one-element bundles,
-    0 of 6; keyed here, 0 of 6.
-
-    Here the SQL builds the pair itself (``key``, ``ROW(every column)``), and the stream is
-    keyed with the same Java key selector and key type PyFlink's ``key_by`` uses, so the keyed
-    stream is the one ``key_by`` would give, without the Python operator in front of it.
-    """
-    from pyflink.common import Types
-    from pyflink.common.typeinfo import _from_java_type
-    from pyflink.datastream.data_stream import KeyedStream
-    from pyflink.java_gateway import get_gateway
-    from pyflink.table.expressions import col, row
-
-    names = inputs.get_schema().get_field_names()
-    pairs = inputs.select(
-        col(names[0]).alias("key"), row(*(col(name) for name in names)).alias("value")
-    )
-    gateway = get_gateway()
-    converter = gateway.jvm.org.apache.flink.table.types.utils.LegacyTypeInfoDataTypeConverter
-    pair_type = _from_java_type(
-        converter.toLegacyTypeInfo(pairs._j_table.getResolvedSchema().toPhysicalRowDataType())
-    )
-    stream = t_env.to_append_stream(pairs, pair_type)
-    j_keyed = stream._j_data_stream.keyBy(
-        gateway.jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info()
-    )
-    return KeyedStream(j_keyed, pair_type.get_field_types()[1], stream)
-
-
 def apply_policy_stage(
     t_env: StreamTableEnvironment,
     inputs: Table,
@@ -328,7 +282,12 @@ def apply_policy_stage(
     published_ms) and the topic's name.
     """
     output, erasures, rejects = _types()
-    keyed = keyed_by_customer(t_env, inputs)
+    from pyflink.table.expressions import col
+
+    from jobs.jvm_streams import keyed_by_first_column, with_event_time
+
+    # Keyed in the JVM, not with PyFlink's key_by: see jobs/jvm_streams.py.
+    keyed = keyed_by_first_column(t_env, inputs)
     rejected: Table | None = None
     if control is None:
         function = _static_function(PolicyBook((policy,)), erasures, fault)
@@ -336,11 +295,14 @@ def apply_policy_stage(
     else:
         table, topic = control
         function = _broadcast_function(policy, erasures, rejects, topic, fault)
-        broadcast = (
-            t_env.to_data_stream(table)
-            .assign_timestamps_and_watermarks(_control_watermarks(idle_timeout_ms))
-            .broadcast(_versions_descriptor())
+        published = with_event_time(
+            t_env,
+            table,
+            col("published_ms"),
+            _control_watermarks(idle_timeout_ms),
+            "policy-control",
         )
+        broadcast = published.broadcast(_versions_descriptor())
         decided = keyed.connect(broadcast).process(function, output_type=output)
         rejected = t_env.from_data_stream(decided.get_side_output(rejects))
     decided.name("decision-policy").uid("decision-policy")

@@ -7,7 +7,7 @@ released watermark never reached the next operator. PyFlink's ``key_by`` puts su
 operator in front of the policy stage: the stage then never saw event time pass its last
 inputs and decided nothing until more traffic came. Measured with this file's scenario at
 parallelism 1 (each run a fresh job): with ``key_by``, 3 of 6 runs made no decision within
-45 s; with one-element bundles, 0 of 6; keyed in the JVM (``policy_stage.keyed_by_customer``),
+45 s; with one-element bundles, 0 of 6; keyed in the JVM (``jvm_streams.keyed_by_first_column``),
 0 of 6.
 """
 
@@ -18,7 +18,7 @@ import json
 import pytest
 from pyflink.table import ExplainDetail
 
-from jobs.specs import FileSinkSpec, FileSourceSpec, KafkaSourceSpec
+from jobs.specs import KafkaCatalogSpec, KafkaSourceSpec
 from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker
 from journey_triggers.config import JobConfig
@@ -61,24 +61,32 @@ def _config(tmp_path, **overrides) -> JobConfig:
     )
 
 
-def test_the_policy_stage_is_fed_by_the_jvm_with_no_python_operator_in_front(tmp_path):
-    config = _config(tmp_path, parallelism=1)
-    events = tmp_path / "events.jsonl"
-    events.write_text("")
-    t_env = create_table_env(config)
-    statements = build_pipeline(
-        t_env, FileSourceSpec(str(events)), FileSinkSpec(str(tmp_path / "out")), config
+def test_keys_and_event_times_are_set_in_the_jvm_without_python_steps(tmp_path):
+    """The policy inputs' keys, the control topic's and the catalog's event times."""
+    config = _config(
+        tmp_path,
+        parallelism=1,
+        catalog=KafkaCatalogSpec(bootstrap_servers="127.0.0.1:9", topic="catalog"),
+        policy_topic=KafkaSourceSpec(bootstrap_servers="127.0.0.1:9", topic="policy"),
     )
+    source = KafkaSourceSpec(bootstrap_servers="127.0.0.1:9", topic="events")
+    t_env = create_table_env(config)
+    statements = build_pipeline(t_env, source, kafka_sink("127.0.0.1:9", "x"), config)
     plan = statements.explain(ExplainDetail.JSON_EXECUTION_PLAN)
     heading = "== Physical Execution Plan =="
     nodes = {n["id"]: n for n in json.loads(plan[plan.index(heading) + len(heading) :])["nodes"]}
+    types = {node["type"] for node in nodes.values()}
+    # The names PyFlink gives its Python steps for key_by and for a Python timestamp assigner.
+    assert not types & {"_stream_key_by_map_operator", "Extract-Timestamp"}, sorted(types)
+    assert {"catalog-version-times", "policy-control", "decision-policy"} <= types
     policy = next(n for n in nodes.values() if n["type"] == "decision-policy")
-    inputs = [(edge["ship_strategy"], nodes[edge["id"]]["type"]) for edge in policy["predecessors"]]
-    # Hash-partitioned by customer straight from the table planner's conversion (a JVM
-    # operator); PyFlink's key_by would put its Python "_stream_key_by_map_operator" here.
-    assert len(inputs) == 1
-    assert inputs[0][0] == "HASH"
-    assert inputs[0][1].startswith("SinkConversion"), inputs
+    inputs = sorted(
+        (edge["ship_strategy"], nodes[edge["id"]]["type"]) for edge in policy["predecessors"]
+    )
+    # Customers hash-partitioned straight from the table planner's conversion (a JVM
+    # operator); the control versions broadcast from the JVM timestamp step.
+    assert [strategy for strategy, _ in inputs] == ["BROADCAST", "HASH"], inputs
+    assert inputs[1][1].startswith("SinkConversion"), inputs
 
 
 def test_a_live_job_decides_the_last_events_before_its_input_goes_quiet(
