@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -98,6 +99,18 @@ def run_pipeline(
     build_pipeline(t_env, source, sink, config).execute().wait()
 
 
+@contextlib.contextmanager
+def live_job(source: SourceSpec, sink: SinkSpec, config: JobConfig) -> Iterator[Any]:
+    """Submit the job to a minicluster, yield its client once it runs, cancel it after."""
+    t_env = create_table_env(config)
+    client = build_pipeline(t_env, source, sink, config).execute().get_job_client()
+    try:
+        wait_until_running(client)
+        yield client
+    finally:
+        client.cancel().result()
+
+
 def kafka_sink(bootstrap: str, prefix: str) -> KafkaSinkSpec:
     """Return an exactly-once Kafka sink to ``<prefix>.decisions``, ``.dlq``, ``.late`` and
     ``.erasures``."""
@@ -175,3 +188,27 @@ def wait_until_running(client: Any, timeout_s: float = 180) -> None:
     while client.get_job_status().result() != JobStatus.RUNNING:
         assert time.monotonic() < deadline, "the job did not start"
         time.sleep(0.5)
+
+
+BROWSING_RULES = """
+version: 1
+rules:
+  - id: browsing
+    version: 1
+    description: Any page view.
+    trigger: {kind: event, on: {event: page_view}}
+    output: {action: browse_nudge, channels: [email, sms]}
+"""
+"""One event rule, for the live policy tests: every page view is a candidate."""
+LIVE_T0 = 1_800_000_000_000
+
+
+def page_view(customer: str, minute: int) -> tuple[str, str]:
+    """Return a ``(key, JSON)`` page view of ``customer`` at ``minute`` after :data:`LIVE_T0`."""
+    record = {
+        "event_id": f"{customer}-{minute}",
+        "event_type": "page_view",
+        "customer_id": customer,
+        "ts": LIVE_T0 + minute * 60_000,
+    }
+    return customer, json.dumps(record)

@@ -12,7 +12,6 @@ from jobs.specs import (
     KafkaCatalogSpec,
     KafkaSourceSpec,
 )
-from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker, cli
 from journey_triggers.catalog import read_catalog
 from journey_triggers.config import JobConfig
@@ -25,8 +24,8 @@ from journey_triggers.training import examples, read_history
 from tests.integration.conftest import (
     assert_same_decisions,
     kafka_sink,
+    live_job,
     run_pipeline,
-    wait_until_running,
 )
 from udfs.model import read_model
 
@@ -130,13 +129,9 @@ def test_catalog_updates_apply_while_the_job_runs(
         rules=RULES,
         catalog=catalog,
     )
-    t_env = create_table_env(config)
     sink = kafka_sink(bootstrap, "l")
     source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="l.events")
-    result = build_pipeline(t_env, source, sink, config).execute()
-    client = result.get_job_client()
-    try:
-        wait_until_running(client)
+    with live_job(source, sink, config) as client:
         # Carts abandoned before the price change, then the change, then carts after it; a
         # last event pushes event time past every abandonment window.
         produce(bootstrap, "l.events", [add("before", 0)])
@@ -153,5 +148,3 @@ def test_catalog_updates_apply_while_the_job_runs(
         every = consume_json(bootstrap, "l.decisions", expected=3, max_wait_s=180)
         prices = {d["explanation"]["anchor_event_id"]: d["product"]["price"] for d in every}
         assert prices == {"before": 10.0, "push-1": 10.0, "after": 7.5}
-    finally:
-        client.cancel().result()

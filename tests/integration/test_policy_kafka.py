@@ -7,43 +7,24 @@ control messages go to the dead letters with their reason, and the version in fo
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
 from jobs.specs import KafkaSourceSpec
-from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker
 from journey_triggers.config import JobConfig
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.policy import parse_policy_text
 from journey_triggers.rules.loader import load_rules
-from tests.integration.conftest import kafka_sink, wait_until_running
+from tests.integration.conftest import (
+    BROWSING_RULES,
+    kafka_sink,
+    live_job,
+    page_view,
+)
 
 pytestmark = pytest.mark.integration
-
-RULES = """
-version: 1
-rules:
-  - id: browsing
-    version: 1
-    description: Any page view.
-    trigger: {kind: event, on: {event: page_view}}
-    output: {action: browse_nudge, channels: [email, sms]}
-"""
-T0 = 1_800_000_000_000
-MINUTE = 60_000
-
-
-def view(customer: str, minute: int) -> tuple[str, str]:
-    record = {
-        "event_id": f"{customer}-{minute}",
-        "event_type": "page_view",
-        "customer_id": customer,
-        "ts": T0 + minute * MINUTE,
-    }
-    return customer, json.dumps(record)
 
 
 def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
@@ -53,7 +34,7 @@ def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
     topics = {"c.events": 1, "c.policy": 1, "c.decisions": 1, "c.dlq": 1, "c.late": 1}
     broker.create_topics(bootstrap, {**topics, "c.erasures": 1})
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
+    rules.write_text(BROWSING_RULES)
     config = JobConfig(
         parallelism=2,
         checkpoint_interval_ms=1_000,
@@ -63,13 +44,9 @@ def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
         policy_topic=KafkaSourceSpec(bootstrap_servers=bootstrap, topic="c.policy"),
     )
     source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="c.events")
-    t_env = create_table_env(config)
-    result = build_pipeline(t_env, source, kafka_sink(bootstrap, "c"), config).execute()
-    client = result.get_job_client()
-    try:
-        wait_until_running(client)
+    with live_job(source, kafka_sink(bootstrap, "c"), config):
         # Version 1: sent. The later view moves event time past the first.
-        produce(bootstrap, "c.events", [view("ann", 0), view("bob", 1)])
+        produce(bootstrap, "c.events", [page_view("ann", 0), page_view("bob", 1)])
         first = consume_json(bootstrap, "c.decisions", expected=1, max_wait_s=180)
         assert [(d["customer_id"], d["status"], d["policy_version"]) for d in first] == [
             ("ann", "send", 1)
@@ -89,7 +66,7 @@ def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
         ]
         assert "caps.0.per" in next(d["reason"] for d in dead if d["raw"] == invalid)
         time.sleep(2)  # the control topic goes idle again
-        produce(bootstrap, "c.events", [view("cat", 2), view("dan", 3)])
+        produce(bootstrap, "c.events", [page_view("cat", 2), page_view("dan", 3)])
         every = consume_json(bootstrap, "c.decisions", expected=3, max_wait_s=180)
         outcome = {d["customer_id"]: (d["status"], d["reason"], d["policy_version"]) for d in every}
         assert outcome == {
@@ -97,5 +74,3 @@ def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
             "bob": ("suppressed", "rule_disabled", 2),
             "cat": ("suppressed", "rule_disabled", 2),
         }
-    finally:
-        client.cancel().result()

@@ -25,35 +25,19 @@ from journey_triggers.config import JobConfig
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.policy import parse_policy_text
 from journey_triggers.rules.loader import load_rules
-from tests.integration.conftest import kafka_sink, wait_until_running
+from tests.integration.conftest import (
+    BROWSING_RULES,
+    kafka_sink,
+    live_job,
+    page_view,
+)
 
 pytestmark = pytest.mark.integration
-
-RULES = """
-version: 1
-rules:
-  - id: browsing
-    version: 1
-    description: Any page view.
-    trigger: {kind: event, on: {event: page_view}}
-    output: {action: browse_nudge, channels: [email]}
-"""
-T0 = 1_800_000_000_000
-
-
-def view(customer: str, minute: int) -> tuple[str, str]:
-    record = {
-        "event_id": f"{customer}-{minute}",
-        "event_type": "page_view",
-        "customer_id": customer,
-        "ts": T0 + minute * 60_000,
-    }
-    return customer, json.dumps(record)
 
 
 def _config(tmp_path, **overrides) -> JobConfig:
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
+    rules.write_text(BROWSING_RULES)
     return JobConfig(
         rules=tuple(item.rule for item in load_rules([rules])),
         policy=parse_policy_text("version: 1\n", source="test"),
@@ -100,14 +84,8 @@ def test_a_live_job_decides_the_last_events_before_its_input_goes_quiet(
     # bundle closes, which is where the watermark used to be lost.
     config = _config(tmp_path, parallelism=1, checkpoint_interval_ms=1_000, idle_timeout_ms=1_000)
     source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="q.events")
-    t_env = create_table_env(config)
-    result = build_pipeline(t_env, source, kafka_sink(bootstrap, "q"), config).execute()
-    client = result.get_job_client()
-    try:
-        wait_until_running(client)
+    with live_job(source, kafka_sink(bootstrap, "q"), config):
         # bob's view moves event time past ann's; then nothing more arrives.
-        produce(bootstrap, "q.events", [view("ann", 0), view("bob", 1)])
+        produce(bootstrap, "q.events", [page_view("ann", 0), page_view("bob", 1)])
         decided = consume_json(bootstrap, "q.decisions", expected=1, max_wait_s=60)
         assert [(d["customer_id"], d["status"]) for d in decided] == [("ann", "send")]
-    finally:
-        client.cancel().result()
