@@ -335,9 +335,20 @@ def _insert(
         if uses_score(rule.conditions):
             conditions = "TRUE"
     if reads.catalog:
-        # The catalog is joined at the candidate's event time, on the anchor's product.
+        # The catalog is joined at the candidate's event time, on the anchor's product: after
+        # the rules for most kinds (``_with_product``), before the window for absence rules,
+        # whose anchors arrive with it (``_catalog_anchors``).
         product = field_text("properties.product_id", "a.line")
         anchor += f",\n  {rowtime} AS rt, {product} AS product_id"
+        if kind == "absence":
+            anchor += ",\n  TRUE AS catalog_done, " + ", ".join(
+                f"a.{PRE_CATALOG}{name}" for name, _ in CATALOG_COLUMNS
+            )
+        else:
+            anchor += ",\n  FALSE AS catalog_done, " + ", ".join(
+                f"CAST(NULL AS {sql_type}) AS {PRE_CATALOG}{name}"
+                for name, sql_type in CATALOG_COLUMNS
+            )
     if reads.policy:
         # What the decision policy reads of the trigger's context (``semantics.policy``).
         context = ", ".join(
@@ -391,10 +402,11 @@ def _absence_insert(rule: Rule, trigger: AbsenceTrigger, source: Source) -> str:
     # waited for that later anchor's timer and came out hours behind the watermark, so the
     # policy stage decided without it (nondeterministic; measured 29 to 33 hours late).
     # Not with a catalog yet: there the ordered anchors made the live catalog test lose a
-    # version (a cart got no price); open, see the README.
+    # version (a cart got no price); open, see the README. With a catalog, the anchors are
+    # joined with it before the window instead (``_catalog_anchors``).
     is_anchor = f"{_pattern(trigger.anchor, 'a')}{anchored}"
     if source.catalog:
-        anchors, first = events, is_anchor
+        anchors, first = _catalog_anchors(events, is_anchor), "TRUE"
     else:
         anchors = f"""(
   SELECT a.*, COUNT(*) OVER (PARTITION BY a.customer_key ORDER BY a.ts
@@ -708,6 +720,38 @@ _DECISION_COLUMNS = (
 )
 
 
+CATALOG_COLUMNS = (
+    ("product_id", "STRING"),
+    ("category", "STRING"),
+    ("price", "DOUBLE"),
+    ("margin_tier", "STRING"),
+    ("version_ms", "BIGINT"),
+)
+"""The catalog's columns a decision's product is built from (``catalog_<name>``)."""
+PRE_CATALOG = "pre_catalog_"
+
+
+def _catalog_anchors(events: str, is_anchor: str) -> str:
+    """Return the anchors of an absence rule, each joined with its product's catalog version.
+
+    Joined at the anchor, before the window: the candidate itself leaves the interval join only
+    when its window closes, with its anchor's time, by which point the temporal join's
+    watermark may have passed a newer version of the product, and Flink's temporal join keeps
+    only the latest version at or before its watermark. (Measured on a live job: a cart at
+    minute 30, a new price at minute 40, the next event at minute 45 on its own: the cart was
+    decided with no price in every run.) The anchors reach this join on time.
+    """
+    product = field_text("properties.product_id", "a.line")
+    columns = ", ".join(f"p.{name} AS {PRE_CATALOG}{name}" for name, _ in CATALOG_COLUMNS)
+    return f"""(
+  SELECT a.*, {columns}
+  FROM {events} a
+  LEFT JOIN {CATALOG} FOR SYSTEM_TIME AS OF a.ts AS p
+    ON {product} = p.product_id
+  WHERE {is_anchor}
+)"""
+
+
 def _enriched(union: str) -> str:
     """Return the candidates joined with the catalog version in effect at their event time."""
     return f"""SELECT u.*, p.product_id AS catalog_product_id, p.category AS catalog_category,
@@ -740,18 +784,25 @@ def _with_product(select: str, source: str, where: str, catalog: bool) -> str:
     """Return ``select`` (with a ``{product}`` placeholder) from ``source`` aliased ``g``.
 
     With a catalog, candidates whose anchor has no product id get a NULL product; the others
-    are joined with the catalog and get its ROW: two branches of one UNION ALL over the same
-    candidates (the planner computes them once).
+    are joined with the catalog and get its ROW, except absence candidates, whose anchors were
+    joined with it before their window (``catalog_done``): three branches of one UNION ALL
+    over the same candidates (the planner computes them once).
     """
     null = f"CAST(NULL AS {PRODUCT_SQL_TYPE})"
     if not catalog:
         return f"{select.format(product=null)}\nFROM (\n{source}\n) g\nWHERE {where}"
     with_product = f"SELECT * FROM (\n{source}\n) x WHERE x.product_id IS NOT NULL"
+    to_join = f"{with_product} AND NOT x.catalog_done"
+    joined = ", ".join(f"x.{PRE_CATALOG}{name} AS catalog_{name}" for name, _ in CATALOG_COLUMNS)
+    done = (
+        f"SELECT x.*, {joined} FROM (\n{source}\n) x "
+        "WHERE x.product_id IS NOT NULL AND x.catalog_done"
+    )
     branches = [
         f"{select.format(product=null)}\nFROM (\n{source}\n) g\n"
         f"WHERE ({where}) AND g.product_id IS NULL",
-        f"{select.format(product=_product('g'))}\nFROM (\n{_enriched(with_product)}\n) g\n"
-        f"WHERE {where}",
+        f"{select.format(product=_product('g'))}\nFROM (\n{_enriched(to_join)}\n) g\nWHERE {where}",
+        f"{select.format(product=_product('g'))}\nFROM (\n{done}\n) g\nWHERE {where}",
     ]
     return "\nUNION ALL\n".join(branches)
 

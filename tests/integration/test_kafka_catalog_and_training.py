@@ -144,7 +144,11 @@ def test_catalog_updates_apply_while_the_job_runs(
 
         produce(bootstrap, "l.catalog", [catalog_record("p1", 7.5, T0 + 40 * MINUTE)])
         time.sleep(3)
-        produce(bootstrap, "l.events", [add("after", 45), add("push-2", 100)])
+        # The next cart alone first, so that event time passes the new version while the
+        # cart of minute 30 is still inside its window: it must keep the version of its time.
+        produce(bootstrap, "l.events", [add("after", 45)])
+        time.sleep(3)
+        produce(bootstrap, "l.events", [add("push-2", 100)])
         every = consume_json(bootstrap, "l.decisions", expected=3, max_wait_s=180)
         prices = {d["explanation"]["anchor_event_id"]: d["product"]["price"] for d in every}
         assert prices == {"before": 10.0, "push-1": 10.0, "after": 7.5}
