@@ -754,9 +754,8 @@ def _catalog_anchors(events: str, is_anchor: str) -> str:
 
 def _enriched(union: str) -> str:
     """Return the candidates joined with the catalog version in effect at their event time."""
-    return f"""SELECT u.*, p.product_id AS catalog_product_id, p.category AS catalog_category,
-      p.price AS catalog_price, p.margin_tier AS catalog_margin_tier,
-      p.version_ms AS catalog_version_ms
+    columns = ", ".join(f"p.{name} AS catalog_{name}" for name, _ in CATALOG_COLUMNS)
+    return f"""SELECT u.*, {columns}
     FROM (
 {union}
     ) u

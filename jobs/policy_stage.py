@@ -281,11 +281,11 @@ def apply_policy_stage(
     ``control`` is the control topic's table (line, src, src_partition, src_offset,
     published_ms) and the topic's name.
     """
-    output, erasures, rejects = _types()
     from pyflink.table.expressions import col
 
     from jobs.jvm_streams import keyed_by_first_column, with_event_time
 
+    output, erasures, rejects = _types()
     # Keyed in the JVM, not with PyFlink's key_by: see jobs/jvm_streams.py.
     keyed = keyed_by_first_column(t_env, inputs)
     rejected: Table | None = None

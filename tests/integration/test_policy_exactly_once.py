@@ -41,11 +41,15 @@ RULES = tuple(item.rule for item in load_rules([DATA / "policy_rules.yaml"]))
 POLICY = load_policy(DATA / "policy.yaml")
 
 
-def _events(tmp_path: Path) -> FileSourceSpec:
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[FileSourceSpec, list[Any]]:
+    """The events, and what a fault-free run decided from them: one run for both tests."""
+    directory = tmp_path_factory.mktemp("clean")
     config = GeneratorConfig(customers=600, seed=77, horizon_ms=5 * 86_400_000)
-    events = tmp_path / "events.jsonl"
+    events = directory / "events.jsonl"
     events.write_text("".join(line + "\n" for _, line in generate(config)))
-    return FileSourceSpec(str(events))
+    source = FileSourceSpec(str(events))
+    return source, _file_run(directory, source, "clean", None)
 
 
 def _job(
@@ -83,24 +87,24 @@ def _file_run(tmp_path: Path, source: FileSourceSpec, run: str, fault: tuple[str
     return read_json_lines(out / "decisions") + read_json_lines(out / "erasures")
 
 
-def test_a_failure_mid_stream_loses_and_duplicates_no_decision(no_leftover_processes, tmp_path):
-    source = _events(tmp_path)
+def test_a_failure_mid_stream_loses_and_duplicates_no_decision(
+    clean_run, no_leftover_processes, tmp_path
+):
+    source, clean = clean_run
     marker = tmp_path / "failed-once"
-    clean = _file_run(tmp_path, source, "clean", None)
     faulty = _file_run(tmp_path, source, "faulty", (str(marker), 1_000))
     assert marker.exists(), "the fault was not injected: the run was too short"
     _assert_exactly_once(clean, faulty)
 
 
 def test_a_failure_mid_stream_leaves_the_committed_topic_exactly_once(
-    local_broker, no_leftover_processes, tmp_path
+    clean_run, local_broker, no_leftover_processes, tmp_path
 ):
+    source, clean = clean_run
     bootstrap = local_broker.bootstrap_servers
     broker.create_topics(
         bootstrap, {f"eo.{kind}": 2 for kind in ("decisions", "dlq", "late", "erasures")}
     )
-    source = _events(tmp_path)
-    clean = _file_run(tmp_path, source, "clean", None)
     marker = tmp_path / "failed-once"
     # The policy stage emits a Python bundle at the latest before each checkpoint barrier, so
     # with the default bundle time (1 s) and 500 ms checkpoints a failed attempt has written
