@@ -19,6 +19,7 @@ from jobs.sql import (
     FEATURES_SQL_TYPE,
     PRODUCT_SQL_TYPE,
     cart_snapshot,
+    customer_of,
     interval,
     json_is_string,
     json_number,
@@ -256,7 +257,8 @@ def _pattern(pattern: EventPattern, alias: str) -> str:
 
 def _decision_select(rule: Rule, trigger_time_ms: str, explanation: str) -> str:
     """SELECT list of a decision anchored at alias ``a`` (the sink's column order)."""
-    key = f"CONCAT({quote(f'{rule.id}|{rule.version}|')}, a.customer_key, '|', a.event_id)"
+    customer = customer_of("a.customer_key")
+    key = f"CONCAT({quote(f'{rule.id}|{rule.version}|')}, {customer}, '|', a.event_id)"
     channels = ", ".join(quote(c) for c in rule.output.channels)
     if rule.output.payload:
         pairs = ", ".join(
@@ -268,7 +270,7 @@ def _decision_select(rule: Rule, trigger_time_ms: str, explanation: str) -> str:
         payload = "CAST(NULL AS MAP<STRING, STRING>)"
     return f"""  {DECISION_SCHEMA_VERSION} AS schema_version,
   SUBSTR(SHA256({key}), 1, 32) AS decision_id,
-  a.customer_key AS customer_id,
+  {customer} AS customer_id,
   {quote(rule.id)} AS rule_id,
   {rule.version} AS rule_version,
   {quote(STATUS_FIRED)} AS status,

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from pyflink.table import StreamTableEnvironment, Table
 
+    from journey_triggers.config import InjectedFault
+
 OUTPUT_FIELDS = ("customer_id", "record")
 REJECT_FIELDS = ("reason", "source", "source_partition", "source_offset", "raw")
 REJECT_INVALID_CONTROL = "invalid_control_message"
@@ -67,22 +69,24 @@ def _document(raw: str) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def _inject_fault(fault: tuple[str, int] | None, inputs: int, opened: float) -> None:
-    """Fail once, for recovery tests (see ``JobConfig.fail_once``)."""
-    if fault is None or inputs < fault[1] or time.monotonic() - opened < 1:
+def _inject_fault(fault: InjectedFault | None, inputs: int, opened: float) -> None:
+    """Fail once, for recovery tests (see ``InjectedFault``)."""
+    if fault is None or inputs < fault.after_inputs or time.monotonic() - opened < 1:
+        return
+    if fault.armed_by is not None and not os.path.exists(fault.armed_by):
         return
     try:
-        os.close(os.open(fault[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.close(os.open(fault.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
         return
-    msg = f"injected fault after {inputs} policy inputs (marker {fault[0]})"
+    msg = f"injected fault after {inputs} policy inputs (marker {fault.marker})"
     raise RuntimeError(msg)
 
 
 class _Host:
     """What both keyed functions do with the engine: load, step, save, emit."""
 
-    fault: tuple[str, int] | None = None
+    fault: InjectedFault | None = None
 
     def open_state(self, runtime_context: Any) -> None:
         from pyflink.common import Types
@@ -170,7 +174,7 @@ def _types() -> tuple[Any, Any, Any]:
     return records(), OutputTag("erasures", records()), OutputTag("policy_rejects", rejects)
 
 
-def _static_function(book: PolicyBook, erasures: Any, fault: tuple[str, int] | None = None) -> Any:
+def _static_function(book: PolicyBook, erasures: Any, fault: InjectedFault | None = None) -> Any:
     from pyflink.datastream import KeyedProcessFunction
 
     class PolicyFunction(_Host, KeyedProcessFunction):  # type: ignore[misc]
@@ -221,7 +225,7 @@ def _broadcast_function(
     erasures: Any,
     rejects: Any,
     topic: str,
-    fault: tuple[str, int] | None = None,
+    fault: InjectedFault | None = None,
 ) -> Any:
     from pyflink.common import Row
     from pyflink.datastream import KeyedBroadcastProcessFunction
@@ -274,7 +278,7 @@ def apply_policy_stage(
     policy: Policy,
     control: tuple[Table, str] | None = None,
     idle_timeout_ms: int = 30_000,
-    fault: tuple[str, int] | None = None,
+    fault: InjectedFault | None = None,
 ) -> tuple[Table, Table, Table | None]:
     """Return the decisions, the erasure confirmations and the rejected control messages.
 

@@ -31,6 +31,7 @@ from journey_triggers.catalog import REJECT_INVALID_CATALOG_RECORD
 from journey_triggers.config import JobConfig
 from journey_triggers.semantics import profile as pf
 from journey_triggers.semantics.conditions import NUMBER
+from journey_triggers.semantics.erasure import EPOCH_SEPARATOR, ERASURE_EVENT
 from udfs.features import FEATURE_NAMES
 
 SOURCE = "jt_source"
@@ -38,6 +39,8 @@ CLASSIFIED = "jt_classified"
 ON_TIME = "jt_on_time"
 ANONYMOUS = "jt_anonymous"
 ANONYMOUS_NEXT = "jt_anonymous_next"
+RESOLVED = "jt_resolved"
+UNLINKED = "jt_unlinked"
 EVENTS = "jt_events"
 EVENTS_CONTEXT = "jt_events_context"
 EVENTS_PROFILE = "jt_events_profile"
@@ -418,7 +421,8 @@ def events_views(config: JobConfig) -> list[str]:
     The rules are stated in ``journey_triggers.semantics.identity``. The latest link at or
     before an event is a running maximum per token (an OVER aggregate in event time); the
     earliest link within the identity window after it, when the window is on, an interval join
-    whose matches a one-millisecond window reduces to one row per event.
+    whose matches a one-millisecond window reduces to one row per event. Then erasures apply
+    (:func:`_erasure_views`): they void older links, and start the customer's next state epoch.
     """
     bound = config.out_of_orderness_ms
     on_time = f"""CREATE TEMPORARY VIEW {ON_TIME} AS
@@ -426,7 +430,8 @@ SELECT event_id, event_type, known_customer, identity_token, ts, ts_ms, line
 FROM {CLASSIFIED}
 WHERE reject_reason IS NULL AND ts_ms >= partition_max_ts_ms - {bound}"""
     anonymous = f"""CREATE TEMPORARY VIEW {ANONYMOUS} AS
-SELECT event_id, event_type, identity_token, ts, ts_ms, line, SUBSTR(previous, 16) AS previous
+SELECT event_id, event_type, identity_token, ts, ts_ms, line, SUBSTR(previous, 16) AS previous,
+  CAST(SUBSTR(previous, 1, 15) AS BIGINT) AS previous_ms
 FROM (
   SELECT event_id, event_type, known_customer, identity_token, ts, ts_ms, line,
     MAX(CASE WHEN known_customer IS NOT NULL
@@ -436,37 +441,73 @@ FROM (
   FROM {ON_TIME} WHERE identity_token IS NOT NULL
 ) p
 WHERE known_customer IS NULL"""
-    known = f"""SELECT event_id, event_type, known_customer AS customer_key, ts, ts_ms, line
+    known = f"""SELECT event_id, event_type, known_customer AS customer_key, identity_token,
+  CAST(NULL AS BIGINT) AS link_ms, ts, ts_ms, line
 FROM {ON_TIME} WHERE known_customer IS NOT NULL"""
     window = config.identity_window_ms
     if window == 0:
         resolved = f"""SELECT event_id, event_type, COALESCE(previous, identity_token),
-  ts, ts_ms, line
+  identity_token, previous_ms, ts, ts_ms, line
 FROM {ANONYMOUS}"""
-        return [on_time, anonymous, _union(known, resolved)]
+        return [on_time, anonymous, _resolved(known, resolved), *_erasure_views()]
     joined = f"""CREATE TEMPORARY VIEW {ANONYMOUS_NEXT} AS
 SELECT a.event_id, a.event_type, a.identity_token, a.ts, a.ts_ms, a.line, a.previous,
-  {_link_key("l.ts_ms", "l.known_customer")} AS next_link
+  a.previous_ms, {_link_key("l.ts_ms", "l.known_customer")} AS next_link
 FROM {ANONYMOUS} a
 LEFT JOIN {ON_TIME} l
   ON l.identity_token = a.identity_token AND l.known_customer IS NOT NULL
   AND l.ts > a.ts AND l.ts <= a.ts + {interval(window)}"""
     resolved = f"""SELECT event_id, event_type,
   COALESCE(SUBSTR(MIN(next_link), 16), previous, identity_token) AS customer_key,
+  identity_token,
+  COALESCE(CAST(SUBSTR(MIN(next_link), 1, 15) AS BIGINT), previous_ms) AS link_ms,
   window_time AS ts, ts_ms, line
 FROM TABLE(TUMBLE(TABLE {ANONYMOUS_NEXT}, DESCRIPTOR(ts), INTERVAL '0.001' SECOND))
-GROUP BY event_id, event_type, identity_token, ts_ms, line, previous,
+GROUP BY event_id, event_type, identity_token, ts_ms, line, previous, previous_ms,
   window_start, window_end, window_time"""
-    return [
-        on_time,
-        anonymous,
-        joined,
-        _union(known, resolved),
-    ]
+    return [on_time, anonymous, joined, _resolved(known, resolved), *_erasure_views()]
 
 
-def _union(known: str, resolved: str) -> str:
-    return f"CREATE TEMPORARY VIEW {EVENTS} AS\n{known}\nUNION ALL\n{resolved}"
+def _resolved(known: str, resolved: str) -> str:
+    return f"CREATE TEMPORARY VIEW {RESOLVED} AS\n{known}\nUNION ALL\n{resolved}"
+
+
+def _erasure_views() -> list[str]:
+    """Return the views that apply erasures to the stitched events (``semantics.erasure``).
+
+    First, per stitched customer, the latest erasure at or before each event: an anonymous
+    event whose link is older than it belongs to its own token again. Then, per customer, the
+    count of erasures at or before each event is its epoch, and the key of every later view is
+    ``<epoch>:<customer>``: the detection state of an erased customer is never read again, and
+    expires with the state TTL. Both are OVER aggregates in event time, whose RANGE frames hold
+    the whole millisecond, so an erasure applies to every event of its millisecond, whatever
+    their arrival order.
+    """
+    frame = "ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    erasure = f"event_type = {quote(ERASURE_EVENT)}"
+    unlinked = f"""CREATE TEMPORARY VIEW {UNLINKED} AS
+SELECT event_id, event_type,
+  CASE WHEN link_ms < last_erasure_ms THEN identity_token ELSE customer_key END AS customer_key,
+  ts, ts_ms, line
+FROM (
+  SELECT event_id, event_type, customer_key, identity_token, link_ms, ts, ts_ms, line,
+    MAX(CASE WHEN {erasure} THEN ts_ms END) OVER (PARTITION BY customer_key {frame})
+      AS last_erasure_ms
+  FROM {RESOLVED}
+) r"""
+    events = f"""CREATE TEMPORARY VIEW {EVENTS} AS
+SELECT event_id, event_type,
+  CONCAT(CAST(SUM(CASE WHEN {erasure} THEN 1 ELSE 0 END) OVER (
+    PARTITION BY customer_key {frame}) AS STRING), {quote(EPOCH_SEPARATOR)}, customer_key)
+    AS customer_key,
+  ts, ts_ms, line
+FROM {UNLINKED}"""
+    return [unlinked, events]
+
+
+def customer_of(state_key: str) -> str:
+    """Return SQL for the customer id of an ``<epoch>:<customer>`` state key."""
+    return f"SUBSTR({state_key}, POSITION({quote(EPOCH_SEPARATOR)} IN {state_key}) + 1)"
 
 
 def events_context_view() -> str:
@@ -683,7 +724,8 @@ FROM (
 {decisions}
 ) AS c({columns})
 UNION ALL
-SELECT customer_key, ts_ms, event_type, line FROM {EVENTS} WHERE event_type IN ({types})"""
+SELECT {customer_of("customer_key")}, ts_ms, event_type, line FROM {EVENTS}
+WHERE event_type IN ({types})"""
 
 
 def _decision_columns() -> str:
@@ -850,7 +892,7 @@ SELECT `reason`, `source`, `source_partition`, `source_offset`, `raw` FROM {POLI
 def profiles_insert() -> str:
     """Return the INSERT of a profile snapshot per on-time event (``--profile-snapshots``)."""
     return f"""INSERT INTO {PROFILES_SINK}
-SELECT customer_key, event_id, event_type, ts_ms, profile FROM {EVENTS_PROFILE}"""
+SELECT {customer_of("customer_key")}, event_id, event_type, ts_ms, profile FROM {EVENTS_PROFILE}"""
 
 
 def late_insert(config: JobConfig) -> str:

@@ -24,6 +24,22 @@ SCORING_UDFS = ("pandas", "row")
 
 
 @dataclass(frozen=True)
+class InjectedFault:
+    """Fault injection for recovery tests: the policy stage fails once.
+
+    It fails at an instance's next input once it has taken ``after_inputs`` inputs, 1 s has
+    passed since it opened, and, when ``armed_by`` is set, that file exists: a test arms the
+    fault at the moment it chooses (say, once the output holds records of an open
+    transaction). ``marker`` is created just before the failure; when it exists already, the
+    fault has fired and does not again (the recovered attempt runs through).
+    """
+
+    marker: str
+    after_inputs: int = 0
+    armed_by: str | None = None
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """How the job treats time, state and Flink resources."""
 
@@ -68,10 +84,8 @@ class JobConfig:
     trigger with status ``fired`` and decides nothing."""
     policy_topic: KafkaSourceSpec | None = None
     """The control topic of live policy versions (``jobs.policy_stage``), if any."""
-    fail_once: tuple[str, int] | None = None
-    """Fault injection for recovery tests: ``(marker file, n)`` makes the policy stage fail
-    once, after an instance has taken ``n`` inputs and 1 s has passed, if the marker file
-    does not exist yet; it creates the file first."""
+    fail_once: InjectedFault | None = None
+    """Fault injection for recovery tests (see ``InjectedFault``)."""
 
     def checkpoint_uri(self) -> str:
         """Return the checkpoint directory URI to use."""

@@ -5,7 +5,7 @@ horizon. A session browses pages and products, may add to cart, may check out an
 only after the abandonment window), or may abandon. Mobile sessions stay anonymous
 (``anonymous_id`` per device); a ``login`` links a device's anonymous id to the ``customer_id``,
 and later events of that session carry both. Customers also open marketing emails, start and
-submit forms, and watch videos.
+submit forms, and watch videos. A few request erasure (``erasure_share``).
 
 The same ``seed`` and parameters always give the same records, byte for byte. Arrival order is
 event time plus a seeded jitter of at most ``disorder_ms``, so no record arrives more than
@@ -84,6 +84,9 @@ class GeneratorConfig:
     """Share of records whose ``ts`` is ISO-8601 with the customer's offset, not epoch ms."""
     invalid_share: float = 0.0
     """Share of extra malformed records mixed in (to exercise the dead-letter path)."""
+    erasure_share: float = 0.02
+    """Share of sessions after which the customer requests erasure (from a privacy portal: the
+    request carries the customer id only). Their devices are anonymous again until a login."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ class _Customer:
         self.linked: set[str] = set()
         # Locations come from the customer's own generator, so they change no other draw.
         self.places = random.Random(f"home-{cfg.seed}-{index}")
+        self.erasures = random.Random(f"erasure-{cfg.seed}-{index}")
         lat, lon = _CITIES[self.time_zone]
         self.home = (lat + self.places.uniform(-0.14, 0.14), lon + self.places.uniform(-0.2, 0.2))
 
@@ -189,8 +193,11 @@ def _journey(
             "time_zone": cust.time_zone,
             "properties": props,
         }
-        if anonymous_id in cust.linked or event_type == "email_open":
+        if anonymous_id in cust.linked or event_type in ("email_open", "erasure_request"):
             record["customer_id"] = cust.customer_id
+        if event_type == "erasure_request":
+            for name in ("anonymous_id", "device_id", "session_id", "device_type", "channel"):
+                record[name] = None
         if event_type == "email_open":
             record["channel"] = "email"
         events.append({k: v for k, v in record.items() if v is not None})
@@ -348,6 +355,9 @@ def _journey(
                 session,
                 consent={c: rng.random() < 0.6 for c in sorted(channels)},
             )
+        if cust.erasures.random() < cfg.erasure_share:
+            emit("erasure_request", t + cust.erasures.randint(60_000, 3_600_000), device, None)
+            cust.linked.clear()
         if rng.random() < 0.4:
             emit(
                 "email_open",

@@ -113,6 +113,13 @@ class CommittedLogReader:
         """How many aborted records were read and discarded so far."""
         return sum(p.aborted for p in self._partitions.values())
 
+    @property
+    def undecided(self) -> int:
+        """How many records read so far belong to a transaction still open."""
+        return sum(
+            len(items) for p in self._partitions.values() for items in p.open_transactions.values()
+        )
+
     def __enter__(self) -> CommittedLogReader:
         self._socket = socket.create_connection(self._address, timeout=30)
         return self

@@ -28,6 +28,7 @@ import numpy as np
 
 from journey_triggers.errors import JourneyTriggersError
 from journey_triggers.events import Event, parse_event
+from journey_triggers.semantics.erasure import customer_of, with_epochs
 from journey_triggers.semantics.identity import resolve_identities
 from journey_triggers.semantics.lateness import split_late
 from journey_triggers.semantics.profile import with_profiles
@@ -82,7 +83,7 @@ class Examples:
 
 def examples(events: Sequence[Event], horizon_ms: int, *, identity_window_ms: int = 0) -> Examples:
     """Return the examples of on-time ``events`` (see the module docstring)."""
-    profiled = with_profiles(resolve_identities(events, identity_window_ms))
+    profiled = with_profiles(with_epochs(resolve_identities(events, identity_window_ms)))
     purchases: dict[str, list[int]] = defaultdict(list)
     for event in profiled:
         if event.event_type == "purchase":
@@ -105,7 +106,7 @@ def examples(events: Sequence[Event], horizon_ms: int, *, identity_window_ms: in
         rows.append(feature_vector(event.profile, event.event_type, event.ts_ms))
         times_ms.append(event.ts_ms)
         ids.append(event.event_id)
-        customers.append(event.customer_key)
+        customers.append(customer_of(event.customer_key))
     return Examples(
         features=np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES)),
         labels=np.array(labels, dtype=np.int64),

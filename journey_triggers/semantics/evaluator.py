@@ -92,6 +92,7 @@ from journey_triggers.semantics.conditions import (
     field_value,
     uses_profile,
 )
+from journey_triggers.semantics.erasure import customer_of, with_epochs
 from journey_triggers.semantics.identity import resolve_identities
 from journey_triggers.semantics.policy import POLICY_EVENT_TYPES, entry_of
 from journey_triggers.semantics.profile import with_profiles
@@ -116,9 +117,10 @@ def payload_text(value: str | int | float | bool | None) -> str | None:
 def _decision(
     rule: Rule, anchor: Event, trigger_time_ms: int, explanation: dict[str, object]
 ) -> Decision:
+    customer = customer_of(anchor.customer_key)
     return Decision(
-        decision_id=decision_id(rule.id, rule.version, anchor.customer_key, anchor.event_id),
-        customer_id=anchor.customer_key,
+        decision_id=decision_id(rule.id, rule.version, customer, anchor.event_id),
+        customer_id=customer,
         rule_id=rule.id,
         rule_version=rule.version,
         status=STATUS_FIRED,
@@ -556,14 +558,15 @@ def evaluate_rules(
 ) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id.
 
-    Identities are stitched first (``semantics.identity``) with the given window, then every
-    event gets its session start, and its profile when a rule reads it or a model scores.
+    Identities are stitched first (``semantics.identity``) with the given window, and keyed by
+    erasure epoch (``semantics.erasure``). Then every event gets its session start, and its
+    profile when a rule reads it or a model scores.
     With a ``model``, every event is scored as a moment (``udfs/features.py``), and decisions
     carry their anchor's score and features.
     With a ``catalog``, decisions carry their product as of their event time.
     """
     rules = [rule for rule in rules if rule.enabled]
-    events = resolve_identities(events, identity_window_ms)
+    events = with_epochs(resolve_identities(events, identity_window_ms))
     if model is not None or any(_reads_profile(rule) for rule in rules):
         events = with_profiles(events)  # sets the session starts too
     else:

@@ -22,6 +22,10 @@ equal. The rules, all in event time, so the result never depends on arrival orde
   Links at the same millisecond are ordered by customer id (the greatest wins for "latest", the
   least for "earliest").
 
+* **Erasure** voids links: an anonymous event at or after a customer's ``erasure_request``,
+  stitched to them through a link older than the request, belongs to its own token again
+  (see ``semantics.erasure``). A link at the request's time or later counts.
+
 Only on-time events take part: a late link links nothing. With a window, byte-identical copies
 of one anonymous record count once (the job reduces each record's window matches to one row).
 The window costs latency: every decision waits for event time to pass the window, since an
@@ -37,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from journey_triggers.events import ANONYMOUS_PREFIX, DEVICE_PREFIX, Event
+from journey_triggers.semantics.erasure import erasure_times
 
 
 def token(event: Event) -> str | None:
@@ -57,12 +62,12 @@ def resolve_identities(events: Sequence[Event], window_ms: int = 0) -> list[Even
             links[event_token].append((event.ts_ms, event.customer_id))
     for history in links.values():
         history.sort()
-    resolved = []
+    resolved: list[tuple[Event, int | None]] = []  # with the time of the link used, if any
     seen: set[tuple[str, int, str, str]] = set()
     for event in events:
         event_token = token(event)
         if event.customer_id or event_token is None:
-            resolved.append(event)
+            resolved.append((event, None))
             continue
         if window_ms > 0:
             # The job reduces each anonymous event's window matches to one row per record, so
@@ -71,16 +76,32 @@ def resolve_identities(events: Sequence[Event], window_ms: int = 0) -> list[Even
             if copy in seen:
                 continue
             seen.add(copy)
-        if event_token not in links:
-            resolved.append(event)
-            continue
-        history = links[event_token]
+        history = links.get(event_token, [])
         # Links strictly after t sort after every (t, customer) pair: (t, chr(0x10FFFF)) bounds it.
         after = bisect.bisect_right(history, (event.ts_ms, "\U0010ffff"))
-        owner = None
+        link = None
         if window_ms > 0 and after < len(history) and history[after][0] <= event.ts_ms + window_ms:
-            owner = history[after][1]
+            link = history[after]
         elif after > 0:
-            owner = history[after - 1][1]
-        resolved.append(replace(event, customer_key=owner) if owner is not None else event)
-    return resolved
+            link = history[after - 1]
+        if link is None:
+            resolved.append((event, None))
+        else:
+            resolved.append((replace(event, customer_key=link[1]), link[0]))
+    return _void_erased_links(resolved)
+
+
+def _void_erased_links(resolved: list[tuple[Event, int | None]]) -> list[Event]:
+    """Return the events, those stitched through a link older than an erasure unstitched."""
+    erasures = erasure_times([event for event, _ in resolved])
+    out = []
+    for event, link_ms in resolved:
+        history = erasures.get(event.customer_key)
+        if link_ms is not None and history:
+            latest = bisect.bisect_right(history, event.ts_ms) - 1
+            if latest >= 0 and link_ms < history[latest]:
+                event_token = token(event)
+                assert event_token is not None
+                event = replace(event, customer_key=event_token)
+        out.append(event)
+    return out

@@ -25,11 +25,12 @@ from typing import Any
 import pytest
 
 from jobs.specs import FileSinkSpec, FileSourceSpec
+from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker
-from journey_triggers.config import JobConfig
+from journey_triggers.config import InjectedFault, JobConfig
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json
-from journey_triggers.kafka_log import read_committed
+from journey_triggers.kafka_log import CommittedLogReader, read_committed
 from journey_triggers.policy import load_policy
 from journey_triggers.rules.loader import load_rules
 from tests.integration.conftest import kafka_sink, read_json_lines, run_pipeline
@@ -55,7 +56,7 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[FileSourceSpec,
 def _job(
     tmp_path: Path,
     run: str,
-    fault: tuple[str, int] | None,
+    fault: InjectedFault | None,
     checkpoint_interval_ms: int = 500,
     flink_conf: dict[str, str] | None = None,
 ) -> JobConfig:
@@ -81,7 +82,7 @@ def _assert_exactly_once(clean_records: list[Any], faulty_records: list[Any]) ->
     assert faulty == clean
 
 
-def _file_run(tmp_path: Path, source: FileSourceSpec, run: str, fault: tuple[str, int] | None):
+def _file_run(tmp_path: Path, source: FileSourceSpec, run: str, fault: InjectedFault | None):
     out = tmp_path / run
     run_pipeline(source, FileSinkSpec(str(out)), _job(tmp_path, run, fault))
     return read_json_lines(out / "decisions") + read_json_lines(out / "erasures")
@@ -92,9 +93,29 @@ def test_a_failure_mid_stream_loses_and_duplicates_no_decision(
 ):
     source, clean = clean_run
     marker = tmp_path / "failed-once"
-    faulty = _file_run(tmp_path, source, "faulty", (str(marker), 1_000))
+    faulty = _file_run(tmp_path, source, "faulty", InjectedFault(str(marker), after_inputs=1_000))
     assert marker.exists(), "the fault was not injected: the run was too short"
     _assert_exactly_once(clean, faulty)
+
+
+def _arm_once_a_transaction_is_open(bootstrap: str, topic: str, result: Any, arm: Path) -> str:
+    """Arm the fault once ``topic`` holds a committed record and records of an open transaction.
+
+    The failure then aborts that transaction: the read-back must skip its records. Watching
+    the log instead of counting inputs makes this hold on a fast or a slow machine.
+    """
+    from pyflink.common import JobStatus
+
+    client = result.get_job_client()
+    with CommittedLogReader(bootstrap, topic, [0, 1]) as reader:
+        committed = 0
+        ended = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED)
+        while client.get_job_status().result() not in ended:
+            committed += len(reader.poll(max_wait_ms=100))
+            if committed and reader.undecided:
+                arm.touch()
+                return f"armed at {committed} committed and {reader.undecided} open records"
+    return "the job ended before a transaction was seen open"
 
 
 def test_a_failure_mid_stream_leaves_the_committed_topic_exactly_once(
@@ -105,15 +126,19 @@ def test_a_failure_mid_stream_leaves_the_committed_topic_exactly_once(
     broker.create_topics(
         bootstrap, {f"eo.{kind}": 2 for kind in ("decisions", "dlq", "late", "erasures")}
     )
-    marker = tmp_path / "failed-once"
-    # The policy stage emits a Python bundle at the latest before each checkpoint barrier, so
-    # with the default bundle time (1 s) and 500 ms checkpoints a failed attempt has written
-    # nothing uncommitted. Short bundles and longer checkpoints make it write into a
-    # transaction that the failure aborts: the read-back must then skip those records.
+    marker, arm = tmp_path / "failed-once", tmp_path / "arm"
+    # The policy stage emits a Python bundle at the latest before each checkpoint barrier;
+    # short bundles and 2 s checkpoints make it write into transactions that stay open a while.
     eager = {"python.fn-execution.bundle.time": "20", "python.fn-execution.bundle.size": "50"}
-    job = _job(tmp_path, "kafka", (str(marker), 1_000), 2_000, eager)
-    run_pipeline(source, kafka_sink(bootstrap, "eo"), job)
-    assert marker.exists(), "the fault was not injected: the run was too short"
+    fault = InjectedFault(str(marker), armed_by=str(arm))
+    job = _job(tmp_path, "kafka", fault, 2_000, eager)
+    result = build_pipeline(
+        create_table_env(job), source, kafka_sink(bootstrap, "eo"), job
+    ).execute()
+    armed = _arm_once_a_transaction_is_open(bootstrap, "eo.decisions", result, arm)
+    result.wait()
+    print(armed)
+    assert marker.exists(), f"the fault was not injected: {armed}"
     erasures = sum(1 for record in clean if record.get("type") == "erasure")
     decisions, aborted = read_committed(
         bootstrap,

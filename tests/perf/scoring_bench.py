@@ -33,6 +33,7 @@ from pathlib import Path
 
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
+from journey_triggers.semantics.erasure import with_epochs
 from journey_triggers.semantics.identity import resolve_identities
 from journey_triggers.semantics.lateness import split_late
 from journey_triggers.semantics.profile import with_profiles
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rules_file = work / "rules.yaml"
     rules_file.write_text(RULE)
     valid = [e for line in lines if isinstance(e := parse_event(line), Event)]
-    profiled = with_profiles(resolve_identities(split_late(valid, 10_000).on_time))
+    profiled = with_profiles(with_epochs(resolve_identities(split_late(valid, 10_000).on_time)))
     candidates = [e for e in profiled if e.event_type in CANDIDATE_TYPES]
     print(f"{len(lines):,} events, {len(candidates):,} candidates", flush=True)
 
