@@ -37,6 +37,7 @@ POLICY = load_policy(DATA / "policy.yaml")
 BOOK = PolicyBook((POLICY,))
 DAY = 86_400_000
 ERASED_CART = "cart-before-erasure"
+REPEATED_CART = "same-cart-next-day"
 
 
 def reference(events: list[Event]) -> list[dict[str, Any]]:
@@ -95,6 +96,26 @@ def history() -> tuple[list[str], list[dict[str, Any]]]:
             "customer_id": customers[0],
             "ts": erased_at - 5 * 60_000,
             "properties": {"product_id": "p0001", "cart_value": 10.0},
+        }
+    )
+    # The same product in a cart again a day after an abandoned-cart send, for a customer
+    # with no erasure: the rule's cooldown (3 days, per product) suppresses it.
+    erased = set(customers) | {e.customer_key for e in events if e.event_type == "erasure_request"}
+    again = next(
+        d
+        for d in sent
+        if d["rule_id"] == "abandoned_cart"
+        and d["customer_id"] not in erased
+        and (d["payload"] or {}).get("product_id")
+        and d["trigger_time_ms"] + DAY < config.start_ms + config.horizon_ms
+    )
+    extra.append(
+        {
+            "event_id": REPEATED_CART,
+            "event_type": "add_to_cart",
+            "customer_id": again["customer_id"],
+            "ts": again["trigger_time_ms"] + DAY,
+            "properties": {"product_id": again["payload"]["product_id"], "cart_value": 10.0},
         }
     )
     lines += [line(record) for record in extra]
@@ -175,6 +196,8 @@ def test_every_policy_feature_is_exercised_by_the_scenario(scenario):
     anchors = {d.explanation["anchor_event_id"] for d in evaluate_rules(RULES, events)}
     assert ERASED_CART in anchors
     assert not [d for d in decisions if d["explanation"]["anchor_event_id"] == ERASED_CART]
+    repeated = [d for d in decisions if d["explanation"]["anchor_event_id"] == REPEATED_CART]
+    assert [(d["status"], d["reason"]) for d in repeated] == [("suppressed", "cooldown")]
     erased = {e["customer_id"]: e["erasure_time_ms"] for e in erasures}
     for d in decisions:
         if d["customer_id"] in erased and d["emit_time_ms"] >= erased[d["customer_id"]]:
