@@ -2,6 +2,7 @@
 # A local standalone Flink cluster from the installed PyFlink (FLINK_HOME = the pyflink package).
 #
 #   deploy/cluster.sh start                  start JobManager + TaskManager, wait for the slots
+#   deploy/cluster.sh add-taskmanager        start one more TaskManager (e.g. after one died)
 #   deploy/cluster.sh submit [JOB FLAGS...]  flink run -d -py jobs/triggers_job.py with the flags
 #   deploy/cluster.sh list                   running and scheduled jobs
 #   deploy/cluster.sh cancel JOB_ID
@@ -64,6 +65,10 @@ case "${1:-}" in
     bash "$FLINK_HOME/bin/start-cluster.sh"
     wait_for_slots
     ;;
+  add-taskmanager)
+    [ -d "$FLINK_CONF_DIR" ] || { echo "no cluster state in $STATE: start it first" >&2; exit 1; }
+    bash "$FLINK_HOME/bin/taskmanager.sh" start
+    ;;
   stop)
     [ -d "$FLINK_CONF_DIR" ] || { echo "no cluster state in $STATE"; exit 0; }
     bash "$FLINK_HOME/bin/stop-cluster.sh" || true
@@ -84,7 +89,7 @@ case "${1:-}" in
     "$FLINK" cancel -m "localhost:$REST_PORT" "$2"
     ;;
   *)
-    sed -n '2,12p' "$0"
+    sed -n '2,13p' "$0"
     exit 2
     ;;
 esac
