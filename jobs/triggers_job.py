@@ -148,7 +148,8 @@ def build_pipeline(
 
         t_env.execute_sql(sql.catalog_ddl(config.catalog))
         idle_ms = 0 if is_bounded(source) else config.idle_timeout_ms
-        register_catalog_source(t_env, config.out_of_orderness_ms, idle_ms)
+        whole_file = isinstance(config.catalog, FileCatalogSpec)
+        register_catalog_source(t_env, config.out_of_orderness_ms, idle_ms, whole_file)
         t_env.execute_sql(sql.catalog_versions_view())
     statement_set = t_env.create_statement_set()
     statement_set.add_insert_sql(sql.late_insert(config))
