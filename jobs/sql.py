@@ -165,12 +165,14 @@ def _kafka_options(spec: KafkaSourceSpec) -> str:
 _KAFKA_POSITION = (
     "`src` STRING METADATA FROM 'topic' VIRTUAL,\n"
     "  `src_partition` INT METADATA FROM 'partition' VIRTUAL,\n"
-    "  `src_offset` BIGINT METADATA FROM 'offset' VIRTUAL,"
+    "  `src_offset` BIGINT METADATA FROM 'offset' VIRTUAL,\n"
+    "  `src_time` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,"
 )
 _FILE_POSITION = (
     "`src` STRING NOT NULL METADATA FROM 'file.path' VIRTUAL,\n"
     "  `src_partition` AS 0,\n"
-    "  `src_offset` AS CAST(NULL AS BIGINT),"
+    "  `src_offset` AS CAST(NULL AS BIGINT),\n"
+    "  `src_time` AS CAST(NULL AS TIMESTAMP_LTZ(3)),"
 )
 
 
@@ -283,19 +285,20 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
   {position}
   `pt` AS PROCTIME(),
   `ts_ms` AS {ts_ms},
-  `ts` AS TO_TIMESTAMP_LTZ({_event_time(ts_ms)}, 3),
+  `ts` AS TO_TIMESTAMP_LTZ({_event_time(ts_ms, config)}, 3),
   WATERMARK FOR `ts` AS `ts` - {interval(config.out_of_orderness_ms + 1)}
 ) WITH (
   {options}
 )"""
 
 
-def _record_checks() -> list[tuple[str, str]]:
+def _record_checks(max_chars: int) -> list[tuple[str, str]]:
     """Return (condition, reason) of every check before the timestamp's, in order."""
     known = ", ".join(quote(t) for t in ev.EVENT_TYPES)
     feedback = ", ".join(quote(t) for t in ev.FEEDBACK_EVENT_TYPES)
     return [
         ("line IS NULL OR CHAR_LENGTH(line) = 0", ev.REJECT_EMPTY),
+        (f"CHAR_LENGTH(line) > {max_chars}", ev.REJECT_OVERSIZED),
         ("NOT COALESCE(line IS JSON OBJECT, FALSE)", ev.REJECT_NOT_JSON_OBJECT),
         (f"NOT {non_empty_string('$.event_id')}", ev.REJECT_MISSING_EVENT_ID),
         (f"POSITION(CHR(0) IN {json_value('$.event_id')}) > 0", ev.REJECT_INVALID_EVENT_ID),
@@ -367,24 +370,44 @@ def _valid_cart() -> str:
     return _absent_or(CART, snapshot)
 
 
-def _reject_reason(ts_ms: str) -> str:
+def _time_bounds(ts_ms: str, config: JobConfig) -> list[tuple[str, str]]:
+    """Return (condition, reason) of the bounds of ``ts`` around the record's own time.
+
+    ``src_time`` is NULL for files, so neither holds there.
+    """
+    event_time = f"TO_TIMESTAMP_LTZ({ts_ms}, 3)"
+    checks = []
+    if config.max_ahead_ms:
+        checks.append(
+            (f"{event_time} > src_time + {interval(config.max_ahead_ms)}", ev.REJECT_TS_AHEAD)
+        )
+    if config.max_behind_ms:
+        checks.append(
+            (f"{event_time} < src_time - {interval(config.max_behind_ms)}", ev.REJECT_TS_BEHIND)
+        )
+    return checks
+
+
+def _reject_reason(ts_ms: str, config: JobConfig) -> str:
     """Return the dead-letter reason of a record (NULL if valid); ``ts_ms`` is its parsed time."""
     checks = [
-        *_record_checks(),
+        *_record_checks(config.max_record_chars),
         ("NOT COALESCE(JSON_EXISTS(line, '$.ts'), FALSE)", ev.REJECT_MISSING_TS),
         (f"{ts_ms} IS NULL", ev.REJECT_INVALID_TS),
+        *_time_bounds(ts_ms, config),
     ]
     whens = "\n".join(f"    WHEN {condition} THEN {quote(reason)}" for condition, reason in checks)
     return f"CASE\n{whens}\n  END"
 
 
-def _event_time(ts_ms: str) -> str:
+def _event_time(ts_ms: str, config: JobConfig) -> str:
     """Return epoch ms of a valid record and 0 for a rejected one (the watermark column)."""
-    failing = " ".join(f"WHEN {condition} THEN 0" for condition, _ in _record_checks())
+    checks = _record_checks(config.max_record_chars) + _time_bounds(ts_ms, config)
+    failing = " ".join(f"WHEN {condition} THEN 0" for condition, _ in checks)
     return f"CASE {failing} ELSE COALESCE({ts_ms}, 0) END"
 
 
-def classified_view() -> str:
+def classified_view(config: JobConfig) -> str:
     """Return the view that types every record and measures its partition's progress."""
     anon, device = quote(ev.ANONYMOUS_PREFIX), quote(ev.DEVICE_PREFIX)
     return f"""CREATE TEMPORARY VIEW {CLASSIFIED} AS
@@ -405,7 +428,7 @@ FROM (
   SELECT line, src, src_partition, src_offset, pt, ts, ts_ms,
     -- A non-zero event time means every check passed: only the others need the reason.
     CASE WHEN ts_ms > 0 AND ts <> TO_TIMESTAMP_LTZ(0, 3) THEN CAST(NULL AS STRING)
-         ELSE {_reject_reason("ts_ms")} END AS reject_reason
+         ELSE {_reject_reason("ts_ms", config)} END AS reject_reason
   FROM {SOURCE}
 ) s"""
 

@@ -135,7 +135,7 @@ def build_pipeline(
         t_env.get_config().set("table.exec.source.idle-timeout", "0 ms")
     statements = [
         sql.source_ddl(source, config),
-        sql.classified_view(),
+        sql.classified_view(config),
         *sql.events_views(config),
         sql.events_context_view(),
         sql.profile_view(),
@@ -277,6 +277,25 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="how late an event may arrive behind its partition's newest (default: 10s)",
     )
     timing.add_argument(
+        "--max-record-chars",
+        type=int,
+        default=defaults.max_record_chars,
+        help="longer records are dead letters (oversized_record), refused before they are "
+        f"parsed (default: {defaults.max_record_chars:,})",
+    )
+    timing.add_argument(
+        "--max-ahead",
+        default="0ms",
+        help="a Kafka record whose ts is more than this after the record's timestamp is a dead "
+        "letter (ts_ahead_of_record_time): a wrong clock cannot move event time on "
+        "(default: 0ms, no bound)",
+    )
+    timing.add_argument(
+        "--max-behind",
+        default="0ms",
+        help="likewise more than this before it (ts_behind_record_time) (default: 0ms, no bound)",
+    )
+    timing.add_argument(
         "--idle-timeout",
         default=f"{defaults.idle_timeout_ms}ms",
         help="a partition silent this long stops holding back event time; 0ms disables "
@@ -412,6 +431,9 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         out_of_orderness_ms=parse_duration_ms(
             args.out_of_orderness, what="--out-of-orderness", allow_zero=True
         ),
+        max_record_chars=args.max_record_chars,
+        max_ahead_ms=parse_duration_ms(args.max_ahead, what="--max-ahead", allow_zero=True),
+        max_behind_ms=parse_duration_ms(args.max_behind, what="--max-behind", allow_zero=True),
         idle_timeout_ms=parse_duration_ms(
             args.idle_timeout, what="--idle-timeout", allow_zero=True
         ),

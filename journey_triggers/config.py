@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from journey_triggers.errors import ConfigError
+from journey_triggers.events import MAX_RECORD_CHARS
 
 if TYPE_CHECKING:
     from jobs.specs import CatalogSpec, KafkaSourceSpec
@@ -44,6 +45,13 @@ class JobConfig:
     """How the job treats time, state and Flink resources."""
 
     out_of_orderness_ms: int = 10_000
+    max_record_chars: int = MAX_RECORD_CHARS
+    """Longer records are dead letters (``oversized_record``), refused before they are parsed."""
+    max_ahead_ms: int = 0
+    """A Kafka record whose ``ts`` is more than this after the record's timestamp is a dead
+    letter (``ts_ahead_of_record_time``); 0: no bound. Files carry no record time."""
+    max_behind_ms: int = 0
+    """Likewise before it (``ts_behind_record_time``); 0: no bound."""
     """Bounded out-of-orderness: how far behind its partition's maximum an event may arrive."""
     idle_timeout_ms: int = 30_000
     """A source partition with no records for this long stops holding back the watermark.
@@ -104,6 +112,14 @@ class JobConfig:
     def __post_init__(self) -> None:
         if self.out_of_orderness_ms < 0:
             msg = f"out-of-orderness must be >= 0 ms, got {self.out_of_orderness_ms}"
+            raise ConfigError(msg)
+        if self.max_ahead_ms < 0 or self.max_behind_ms < 0:
+            msg = (
+                f"event-time bounds must be >= 0 ms, got {self.max_ahead_ms}, {self.max_behind_ms}"
+            )
+            raise ConfigError(msg)
+        if self.max_record_chars < 1:
+            msg = f"max record chars must be >= 1, got {self.max_record_chars}"
             raise ConfigError(msg)
         if self.idle_timeout_ms < 0:
             msg = f"idle timeout must be >= 0 ms, got {self.idle_timeout_ms}"

@@ -41,6 +41,9 @@ EVENT_TYPES: tuple[str, ...] = (
 
 # Reasons a record is dead-lettered. The SQL ingest uses the same strings, checked in this order.
 REJECT_EMPTY = "empty_record"
+REJECT_OVERSIZED = "oversized_record"
+MAX_RECORD_CHARS = 1_000_000
+"""The longest record (in characters) the job takes by default (``--max-record-chars``)."""
 REJECT_NOT_JSON_OBJECT = "not_a_json_object"
 REJECT_MISSING_EVENT_ID = "missing_event_id"
 REJECT_INVALID_EVENT_ID = "invalid_event_id"
@@ -51,6 +54,8 @@ REJECT_MISSING_DECISION_ID = "missing_decision_id"
 REJECT_INVALID_CART = "invalid_cart"
 REJECT_MISSING_TS = "missing_ts"
 REJECT_INVALID_TS = "invalid_ts"
+REJECT_TS_AHEAD = "ts_ahead_of_record_time"
+REJECT_TS_BEHIND = "ts_behind_record_time"
 
 # Epoch milliseconds (a JSON integer or a string of digits), or ISO-8601 with a zone.
 EPOCH_MS = re.compile(r"^[0-9]{1,15}$")
@@ -200,14 +205,29 @@ def cart_products(record: dict[str, Any]) -> list[str] | None:
     return [line["product_id"] for line in cart]
 
 
-def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Rejection:
+def parse_event(
+    raw: str | None,
+    *,
+    source_partition: int = 0,
+    max_chars: int = MAX_RECORD_CHARS,
+    record_time_ms: int | None = None,
+    max_ahead_ms: int = 0,
+    max_behind_ms: int = 0,
+) -> Event | Rejection:
     """Validate one raw record the way the job's SQL ingest does.
+
+    A record longer than ``max_chars`` characters is refused before it is parsed. With the
+    record's own time (a Kafka record's timestamp), a ``ts`` more than ``max_ahead_ms`` after
+    it or more than ``max_behind_ms`` before it is refused (0: no bound); exactly at a bound
+    is taken.
 
     Identity, id and type fields must be non-empty JSON strings; an absent or ``null`` ``ts``
     is missing, any other unparseable ``ts`` is invalid.
     """
     if not raw:
         return Rejection(REJECT_EMPTY, raw or "")
+    if len(raw) > max_chars:
+        return Rejection(REJECT_OVERSIZED, raw)
     try:
         record = json.loads(raw)
     except ValueError:
@@ -243,6 +263,11 @@ def parse_event(raw: str | None, *, source_partition: int = 0) -> Event | Reject
     ts_ms = parse_timestamp_ms(record["ts"])
     if ts_ms is None:
         return Rejection(REJECT_INVALID_TS, raw)
+    if record_time_ms is not None:
+        if max_ahead_ms and ts_ms > record_time_ms + max_ahead_ms:
+            return Rejection(REJECT_TS_AHEAD, raw)
+        if max_behind_ms and ts_ms < record_time_ms - max_behind_ms:
+            return Rejection(REJECT_TS_BEHIND, raw)
     return Event(
         event_id=event_id,
         event_type=event_type,

@@ -21,11 +21,13 @@ def produce(
     rate: float | None = None,
     one_record_per_batch: bool = True,
     partition_of: Callable[[int, str | None], int] | None = None,
+    timestamp_of: Callable[[int], int] | None = None,
 ) -> int:
     """Send ``(key, value)`` records to ``topic``; return how many were sent.
 
     ``rate`` caps records per second (``None``: as fast as possible). ``partition_of(index,
     key)`` picks each record's partition explicitly (default: Kafka's key hashing).
+    ``timestamp_of(index)`` sets each record's timestamp in epoch ms (default: now).
 
     tansu work-around: tansu's ListOffsets/high watermark counts record *batches*, not records,
     so a bounded read "up to latest" of a topic written in multi-record batches stops early and
@@ -50,6 +52,7 @@ def produce(
                 key=key.encode("utf-8") if key is not None else None,
                 value=value.encode("utf-8"),
                 partition=partition_of(sent, key) if partition_of else None,
+                timestamp_ms=timestamp_of(sent) if timestamp_of else None,
             )
             sent += 1
             if rate:

@@ -18,6 +18,7 @@ from tests.integration.conftest import run_on_file
 pytestmark = pytest.mark.integration
 
 HOUR = 3_600_000
+MAX_CHARS = 400  # --max-record-chars for this corpus
 BASE = 1_798_761_600_000  # 2027-01-01T00:00:00Z
 
 VALID_TS = [
@@ -116,6 +117,12 @@ def corpus() -> list[str]:
         _record(f"cart{i}", customer_id=f"c-cart{i}", ts=tail + 14 + i, properties={"cart": c})
         for i, c in enumerate(carts)
     ]
+    # Records at the size limit are taken; one character more is a dead letter. The emoji
+    # counts as one character (a code point), in the SQL as in Python.
+    for i, (pad, extra) in enumerate([("x", 0), ("x", 1), ("\U0001f600", 0), ("\U0001f600", 1)]):
+        stub = _record(f"size{i}", customer_id=f"c-size{i}", ts=tail + 30 + i, note="")
+        fill = MAX_CHARS - len(stub) + extra
+        lines.append(stub.replace('"note": ""', f'"note": "{pad * fill}"'))
     # The key spelled with escapes is the same key.
     lines.append(
         '{"event_id": "cart-esc", "event_type": "add_to_cart", "customer_id": "c-esc", '
@@ -126,9 +133,11 @@ def corpus() -> list[str]:
 
 def test_sql_ingest_agrees_with_python_reference(tmp_path):
     lines = corpus()
-    out = run_on_file(lines, tmp_path, JobConfig(parallelism=2))
+    out = run_on_file(lines, tmp_path, JobConfig(parallelism=2, max_record_chars=MAX_CHARS))
 
-    parsed = [parse_event(line) for line in lines]
+    parsed = [parse_event(line, max_chars=MAX_CHARS) for line in lines]
+    sized = [p for line, p in zip(lines, parsed, strict=True) if '"event_id": "size' in line]
+    assert [getattr(p, "reason", None) for p in sized] == [None, "oversized_record"] * 2
     expected_rejections = sorted((p.reason, p.raw) for p in parsed if isinstance(p, Rejection))
     got_rejections = sorted((d["reason"], d["raw"] or "") for d in out["dead_letters"])
     assert got_rejections == expected_rejections

@@ -16,6 +16,8 @@ from tests.integration.conftest import assert_same_decisions, kafka_sink, run_pi
 
 pytestmark = pytest.mark.integration
 
+HOUR, DAY = 3_600_000, 86_400_000
+
 
 def test_job_writes_exactly_the_reference_decisions_to_kafka(local_broker, no_leftover_processes):
     bootstrap = local_broker.bootstrap_servers
@@ -23,9 +25,19 @@ def test_job_writes_exactly_the_reference_decisions_to_kafka(local_broker, no_le
         bootstrap, {"events": 4, "decisions": 2, "events.dlq": 1, "events.late": 1}
     )
     records = list(generate(GeneratorConfig(customers=150, seed=11, invalid_share=0.02)))
-    produce(bootstrap, "events", records)
+    # Record timestamps 5 s after the event's ts; some from a clock 2 hours behind (the event
+    # is ahead of its record) and some 3 days after the event, beyond the bounds below.
+    times = []
+    for index, (_, line) in enumerate(records):
+        event = parse_event(line)
+        ts_ms = event.ts_ms if isinstance(event, Event) else 1_800_000_000_000
+        skew = -2 * HOUR if index % 37 == 5 else 3 * DAY if index % 41 == 7 else 5_000
+        times.append(ts_ms + skew)
+    produce(bootstrap, "events", records, timestamp_of=times.__getitem__)
 
-    config = JobConfig(parallelism=2, checkpoint_interval_ms=1_000)
+    config = JobConfig(
+        parallelism=2, checkpoint_interval_ms=1_000, max_ahead_ms=HOUR, max_behind_ms=DAY
+    )
     run_pipeline(
         KafkaSourceSpec(bootstrap_servers=bootstrap, bounded=True),
         KafkaSinkSpec(bootstrap_servers=bootstrap, transactional_id_prefix="jt-e2e"),
@@ -34,7 +46,10 @@ def test_job_writes_exactly_the_reference_decisions_to_kafka(local_broker, no_le
 
     # Computed independently: the plain-Python semantics over the same records. The
     # generator's disorder (2s) is inside the bound (10s), so no record is late.
-    parsed = [parse_event(line) for _, line in records]
+    parsed = [
+        parse_event(line, record_time_ms=at, max_ahead_ms=HOUR, max_behind_ms=DAY)
+        for (_, line), at in zip(records, times, strict=True)
+    ]
     valid = [p for p in parsed if isinstance(p, Event)]
     expected = sorted(
         (d.to_record() for d in evaluate_rules([cart_abandonment()], valid)),
@@ -48,6 +63,8 @@ def test_job_writes_exactly_the_reference_decisions_to_kafka(local_broker, no_le
 
     assert_same_decisions(decisions, expected)
     assert sorted(d["reason"] for d in dead) == sorted(r.reason for r in rejected)
+    bounded = {reason for reason in (d["reason"] for d in dead) if reason.startswith("ts_")}
+    assert bounded == {"ts_ahead_of_record_time", "ts_behind_record_time"}
     assert all(d["source"] == "events" and d["source_offset"] >= 0 for d in dead)
     assert late == []
     assert len(valid) + len(dead) + len(late) == len(records)

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     for statement in (
         sql.source_ddl(source, config),
-        sql.classified_view(),
+        sql.classified_view(config),
         *sql.events_views(config),
     ):
         t_env.execute_sql(statement)
