@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench soak
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17 is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -22,6 +22,10 @@ demo: $(STAMP)
 # The benchmark (tests/perf/bench.py): not part of `make test`; about 30 minutes on 2 cores.
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
+
+# Fault injection on a standalone cluster (tests/soak): not part of `make test`; about 5 minutes.
+soak: $(STAMP)
+	$(BIN)/pytest tests/soak
 
 test: $(STAMP)
 	$(BIN)/ruff check .
