@@ -873,13 +873,12 @@ def policy_control_ddl(spec: KafkaSourceSpec, config: JobConfig) -> str:
     No watermark here: the policy stage assigns the control stream's own
     (``jobs.policy_stage``).
     """
-    published = "`published`"
+    published = "`src_time`"  # the record's Kafka timestamp (in _KAFKA_POSITION)
     epoch = f"CAST(TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), {published}) AS BIGINT)"
     millis = f"MOD(EXTRACT(MILLISECOND FROM {published}), 1000)"
     return f"""CREATE TEMPORARY TABLE {POLICY_CONTROL} (
   `line` STRING,
   {_KAFKA_POSITION}
-  {published} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
   `published_ms` AS {epoch} * 1000 + {millis}
 ) WITH (
   {_kafka_options(spec)}
