@@ -20,8 +20,8 @@ from journey_triggers.events import json_lines
 from journey_triggers.semantics.conditions import as_number
 
 
-def _descendants() -> set[int]:
-    """PIDs of every process below this one (JVMs, brokers, Python workers)."""
+def _descendants(root: int | None = None) -> set[int]:
+    """PIDs of every process below ``root`` (default: this one: JVMs, brokers, workers)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -30,7 +30,7 @@ def _descendants() -> set[int]:
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     found: set[int] = set()
-    todo = [os.getpid()]
+    todo = [os.getpid() if root is None else root]
     while todo:
         for child in children.get(todo.pop(), []):
             found.add(child)

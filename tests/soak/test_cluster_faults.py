@@ -33,7 +33,7 @@ from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.kafka_log import CommittedLogReader, read_committed
-from tests.integration.conftest import _alive
+from tests.integration.conftest import _alive, _descendants
 from tests.integration.test_policy import DATA, assert_decides_as_reference, reference
 
 pytestmark = pytest.mark.integration
@@ -94,22 +94,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield handle
     finally:
         handle.run("stop")
-
-
-def _descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 def _python_workers(cluster: Cluster) -> set[int]:
