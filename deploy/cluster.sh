@@ -5,6 +5,8 @@
 #   deploy/cluster.sh add-taskmanager        start one more TaskManager (e.g. after one died)
 #   deploy/cluster.sh submit [JOB FLAGS...]  flink run -d -py jobs/triggers_job.py with the flags
 #   deploy/cluster.sh list                   running and scheduled jobs
+#   deploy/cluster.sh stop-with-savepoint JOB_ID   stop the job; prints "Savepoint completed. Path: ..."
+#   deploy/cluster.sh resume SAVEPOINT [JOB FLAGS...]  submit the job again from that savepoint
 #   deploy/cluster.sh cancel JOB_ID
 #   deploy/cluster.sh stop                   stop the cluster; no JVM is left behind
 #
@@ -85,11 +87,20 @@ case "${1:-}" in
   list)
     "$FLINK" list -m "localhost:$REST_PORT" -a
     ;;
+  stop-with-savepoint)
+    "$FLINK" stop -m "localhost:$REST_PORT" --type canonical --savepointPath "file://$STATE/savepoints" "$2"
+    ;;
+  resume)
+    savepoint="$2"
+    shift 2
+    "$FLINK" run -m "localhost:$REST_PORT" -d -s "$savepoint" -py "$ROOT/jobs/triggers_job.py" \
+      -pyexec "$PYTHON" --checkpoint-dir "file://$STATE/checkpoints" "$@" --detached
+    ;;
   cancel)
     "$FLINK" cancel -m "localhost:$REST_PORT" "$2"
     ;;
   *)
-    sed -n '2,13p' "$0"
+    sed -n '2,15p' "$0"
     exit 2
     ;;
 esac

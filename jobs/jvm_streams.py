@@ -16,10 +16,62 @@ Python step: ``KeyByKeySelector`` for keys, ``CustomTimestampAssigner`` and
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyflink.table import Expression, StreamTableEnvironment, Table
+
+
+JAR = Path(__file__).resolve().parent.parent / "jvm" / "build" / "journey-triggers-jvm.jar"
+"""The project's own Java operators (``jvm/src``), built by ``make install``."""
+
+
+def jar_uri() -> str:
+    """Return the ``pipeline.jars`` entry of :data:`JAR`; a clear error when it is not built."""
+    if not JAR.is_file():
+        msg = (
+            f"{JAR} is missing: build it with `make install` (it needs a JDK: "
+            "apt-get install openjdk-17-jdk-headless)"
+        )
+        raise FileNotFoundError(msg)
+    return JAR.as_uri()
+
+
+def never_idle(t_env: StreamTableEnvironment, table: Table, name: str) -> Table:
+    """Return ``table`` with its rows and watermarks, but no idle status ever sent downstream.
+
+    The operator is ``journeytriggers.NeverIdleOperator``, chained after ``table``'s last
+    operator and given the uid ``name``. Its own input still leaves quiet partitions out of
+    the watermark. Downstream, an input that was idle and became active again is left out of
+    its operator's watermark until it catches up, and the rows it then sends behind that
+    watermark are dropped as late by every event-time operator. Each OVER subtask holds its
+    rows until the watermark passes them, so one that went idle holding rows lost them
+    whenever another subtask's watermark reached the next operator first (measured: a live job
+    at parallelism 2 never decided two customers' last carts). ``table``'s rowtime column
+    must be ``ts``.
+    """
+    from pyflink.java_gateway import get_gateway
+    from pyflink.table import Schema
+
+    gateway = get_gateway()
+    j_stream = t_env.to_data_stream(table)._j_data_stream
+    operator = gateway.jvm.journeytriggers.NeverIdleOperator()
+    active = j_stream.transform(name, j_stream.getType(), operator).uid(name).name(name)
+    row_type = table._j_table.getResolvedSchema().toPhysicalRowDataType()
+    j_schema = (
+        gateway.jvm.org.apache.flink.table.api.Schema.newBuilder()
+        .fromRowDataType(row_type)
+        .watermark("ts", "SOURCE_WATERMARK()")
+        .build()
+    )
+    return t_env.from_data_stream(_python_stream(active), Schema(j_schema))
+
+
+def _python_stream(j_stream: Any) -> Any:
+    from pyflink.datastream import DataStream
+
+    return DataStream(j_stream)
 
 
 def _row_type(table: Table) -> Any:

@@ -36,6 +36,8 @@ from udfs.features import FEATURE_NAMES
 
 SOURCE = "jt_source"
 CLASSIFIED = "jt_classified"
+VALID = "jt_valid"
+VALID_ACTIVE = "jt_valid_active"
 ON_TIME = "jt_on_time"
 ANONYMOUS = "jt_anonymous"
 ANONYMOUS_NEXT = "jt_anonymous_next"
@@ -433,6 +435,35 @@ FROM (
 ) s"""
 
 
+def valid_view() -> str:
+    """Return the view of valid records, before the lateness checks.
+
+    The job passes it through ``jobs.jvm_streams.never_idle`` and registers the result as
+    :data:`VALID_ACTIVE`, which the lateness checks and every later view read.
+    """
+    return f"""CREATE TEMPORARY VIEW {VALID} AS
+SELECT event_id, event_type, known_customer, identity_token, ts, ts_ms, line,
+  src, src_partition, src_offset, partition_max_ts_ms
+FROM {CLASSIFIED}
+WHERE reject_reason IS NULL"""
+
+
+LATE_BEHIND_PARTITION = "behind_partition"
+"""Late: more than the out-of-orderness bound behind its source partition's newest event."""
+LATE_BEHIND_WATERMARK = "behind_watermark"
+"""Late: at or behind the job's watermark, though on time in its partition. Only idleness does
+this: the watermark followed the other partitions while this one was quiet (README, Idleness)."""
+
+
+def _late_reason(config: JobConfig) -> str:
+    """Return SQL for a valid record's late reason over :data:`VALID_ACTIVE` (NULL: on time)."""
+    bound = config.out_of_orderness_ms
+    return f"""(CASE
+    WHEN ts_ms < partition_max_ts_ms - {bound} THEN {quote(LATE_BEHIND_PARTITION)}
+    WHEN ts <= CURRENT_WATERMARK(ts) THEN {quote(LATE_BEHIND_WATERMARK)}
+  END)"""
+
+
 def _link_key(ts_ms: str, customer: str) -> str:
     """Return a text key that orders links like (time, customer): 15 digits, then the id."""
     return f"CONCAT(LPAD(CAST({ts_ms} AS STRING), 15, '0'), {customer})"
@@ -447,11 +478,10 @@ def events_views(config: JobConfig) -> list[str]:
     whose matches a one-millisecond window reduces to one row per event. Then erasures apply
     (:func:`_erasure_views`): they void older links, and start the customer's next state epoch.
     """
-    bound = config.out_of_orderness_ms
     on_time = f"""CREATE TEMPORARY VIEW {ON_TIME} AS
 SELECT event_id, event_type, known_customer, identity_token, ts, ts_ms, line
-FROM {CLASSIFIED}
-WHERE reject_reason IS NULL AND ts_ms >= partition_max_ts_ms - {bound}"""
+FROM {VALID_ACTIVE}
+WHERE {_late_reason(config)} IS NULL"""
     anonymous = f"""CREATE TEMPORARY VIEW {ANONYMOUS} AS
 SELECT event_id, event_type, identity_token, ts, ts_ms, line, SUBSTR(previous, 16) AS previous,
   CAST(SUBSTR(previous, 1, 15) AS BIGINT) AS previous_ms
@@ -791,8 +821,10 @@ def _late_columns() -> str:
   `event_type` STRING,
   `customer_id` STRING,
   `event_time_ms` BIGINT,
+  `reason` STRING,
   `partition_max_time_ms` BIGINT,
   `allowed_out_of_orderness_ms` BIGINT,
+  `watermark_ms` BIGINT,
   `source` STRING,
   `source_partition` INT,
   `source_offset` BIGINT,
@@ -918,14 +950,20 @@ SELECT {customer_of("customer_key")}, event_id, event_type, ts_ms, profile FROM 
 
 
 def late_insert(config: JobConfig) -> str:
-    """Return the INSERT that routes late valid records to the late sink."""
+    """Return the INSERT that routes late valid records to the late sink, with the reason."""
     bound = config.out_of_orderness_ms
     return f"""INSERT INTO {LATE_SINK}
-SELECT event_id, event_type, COALESCE(known_customer, identity_token), ts_ms, partition_max_ts_ms,
-  CAST({bound} AS BIGINT),
-  src, src_partition, src_offset, line
-FROM {CLASSIFIED}
-WHERE reject_reason IS NULL AND ts_ms < partition_max_ts_ms - {bound}"""
+SELECT event_id, event_type, COALESCE(known_customer, identity_token), ts_ms, reason,
+  partition_max_ts_ms, CAST({bound} AS BIGINT),
+  {ms_of("CURRENT_WATERMARK(ts)")}, src, src_partition, src_offset, line
+FROM (SELECT *, {_late_reason(config)} AS reason FROM {VALID_ACTIVE})
+WHERE reason IS NOT NULL"""
+
+
+def ms_of(timestamp: str) -> str:
+    """Return SQL for the epoch ms of a TIMESTAMP_LTZ(3) (TIMESTAMPDIFF has whole seconds only)."""
+    seconds = f"TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), {timestamp})"
+    return f"({seconds} * CAST(1000 AS BIGINT) + CAST(DATE_FORMAT({timestamp}, 'SSS') AS BIGINT))"
 
 
 def utc(ms_expression: str) -> str:

@@ -30,6 +30,7 @@ from jobs.compile import (
     compile_select,
     decisions_query,
 )
+from jobs.jvm_streams import jar_uri, never_idle
 from jobs.specs import (
     START_MODES,
     CatalogSpec,
@@ -102,6 +103,10 @@ def create_table_env(config: JobConfig) -> StreamTableEnvironment:
         "table.exec.state.ttl": f"{config.state_ttl_ms} ms",
         **config.flink_conf,
     }
+    # The project's Java operators (jobs.jvm_streams.never_idle), shipped with the job.
+    settings["pipeline.jars"] = ";".join(
+        jar for jar in (config.flink_conf.get("pipeline.jars"), jar_uri()) if jar
+    )
     flink_conf = Configuration()
     for key, value in settings.items():
         flink_conf.set_string(key, value)
@@ -120,6 +125,17 @@ def is_bounded(source: SourceSpec) -> bool:
     )
 
 
+def register_events(t_env: StreamTableEnvironment, source: SourceSpec, config: JobConfig) -> None:
+    """Register the source and the views up to :data:`jobs.sql.EVENTS` (see ``jobs.sql``)."""
+    for statement in (sql.source_ddl(source, config), sql.classified_view(config)):
+        t_env.execute_sql(statement)
+    t_env.execute_sql(sql.valid_view())
+    valid = never_idle(t_env, t_env.from_path(sql.VALID), "valid-events-never-idle")
+    t_env.create_temporary_view(sql.VALID_ACTIVE, valid)
+    for statement in sql.events_views(config):
+        t_env.execute_sql(statement)
+
+
 def build_pipeline(
     t_env: StreamTableEnvironment,
     source: SourceSpec,
@@ -133,10 +149,8 @@ def build_pipeline(
         # so a source held up by backpressure was taken for idle, and the policy stage's
         # watermark then jumped past candidates still on their way (see README, Idleness).
         t_env.get_config().set("table.exec.source.idle-timeout", "0 ms")
+    register_events(t_env, source, config)
     statements = [
-        sql.source_ddl(source, config),
-        sql.classified_view(config),
-        *sql.events_views(config),
         sql.events_context_view(),
         sql.profile_view(),
         *sql.sink_ddls(sink, profiles=config.profile_snapshots, policy=config.policy is not None),

@@ -64,10 +64,13 @@ class _Partition:
     queue: deque[_Item] = field(default_factory=deque)
     open_transactions: dict[int, list[_Item]] = field(default_factory=dict)
     aborted: int = 0
+    discarded: list[tuple[LogRecord, int, int]] = field(default_factory=list)
+    """Each aborted record, with the epoch and the offset of its ABORT marker."""
 
     def add_batch(self, partition: int, batch: object) -> None:
         """Take one record batch: data (transactional or not) or a transaction marker."""
         producer_id = batch.producer_id  # type: ignore[attr-defined]
+        epoch = batch.producer_epoch  # type: ignore[attr-defined]
         if batch.is_control_batch:  # type: ignore[attr-defined]
             for marker in batch:  # type: ignore[attr-defined]
                 pending = self.open_transactions.pop(producer_id, [])
@@ -75,6 +78,7 @@ class _Partition:
                     item.visible = bool(marker.commit)
                 if not marker.commit:
                     self.aborted += len(pending)
+                    self.discarded.extend((item.record, epoch, marker.offset) for item in pending)
         else:
             transactional = bool(batch.is_transactional)  # type: ignore[attr-defined]
             for record in batch:  # type: ignore[attr-defined]
@@ -112,6 +116,11 @@ class CommittedLogReader:
     def aborted(self) -> int:
         """How many aborted records were read and discarded so far."""
         return sum(p.aborted for p in self._partitions.values())
+
+    @property
+    def discarded(self) -> list[tuple[LogRecord, int, int]]:
+        """Every aborted record read so far, with its ABORT marker's epoch and offset."""
+        return [item for p in self._partitions.values() for item in p.discarded]
 
     @property
     def undecided(self) -> int:

@@ -150,12 +150,20 @@ def test_an_erasure_removes_the_customers_data_from_every_operators_state(
     # every operator touches erin's state at every poll, well within the TTL. The TTL then
     # cannot remove her state if it is still the state read and written: only the erasure's
     # new epoch leaves the old one idle.
+    # Until the first scan sees her markers, erin keeps browsing with her anonymous id and
+    # session (page views: the rule counts product views), so her state stays within the TTL
+    # however long the first checkpoint takes (it took over 3 s in some runs).
     steps = iter(range(100_000))
-    customers, start, step = ["oscar"], [3.0], [1 / 60]
+    customers, start, step, erin_browses = ["oscar"], [3.0], [1 / 60], [True]
+    ids = {"customer_id": "erin", "anonymous_id": MARKERS[0], "session_id": MARKERS[1]}
 
     def more_traffic() -> None:
-        minute = start[0] + next(steps) * step[0]
-        produce(bootstrap, "e.events", [_view(customer, minute) for customer in customers])
+        index = next(steps)
+        minute = start[0] + index * step[0]
+        batch = [_view(customer, minute) for customer in customers]
+        if erin_browses[0]:
+            batch.append(_event(f"erin-browse-{index}", "page_view", minute, **ids))
+        produce(bootstrap, "e.events", batch)
 
     with live_job(source, kafka_sink(bootstrap, "e"), config):
         produce(bootstrap, "e.events", _erin_before())
@@ -163,6 +171,7 @@ def test_an_erasure_removes_the_customers_data_from_every_operators_state(
         assert before == set(MARKERS), f"the scan does not see the state: {before}"
 
         customers.append("erin")
+        erin_browses[0] = False
         start[0], step[0] = 3 * 24 * 60.0, 1.0
         after_ids = {"customer_id": "erin", "session_id": "s-new"}
         produce(

@@ -1,14 +1,15 @@
-"""``flink run -py`` on a real standalone Flink cluster started from the installed PyFlink."""
+"""The job's whole life on a real standalone Flink cluster started from the installed PyFlink.
+
+``deploy/cluster.sh`` starts the cluster; the job is submitted with ``flink run -py``, listed,
+stopped with a savepoint in the middle of its input, resumed from that savepoint, and
+cancelled. Its decisions, read committed from Kafka, must be the reference engine's over the
+whole input: none missing, none twice, across the stop.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -18,78 +19,84 @@ from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.rules.builtin import cart_abandonment
 from journey_triggers.semantics.evaluator import evaluate_rules
+from tests.cluster import Cluster, savepoint_path, submitted_job_id
 from tests.integration.conftest import assert_same_decisions
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+PARTITIONS = 4
 
 
-def _cluster(action: str, env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "cluster.sh"), action, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+def _clock(partition: int, ts: int) -> tuple[str, str]:
+    """A page view far after the history, one per partition: it moves event time past every
+    abandonment window, as later traffic would."""
+    record = {
+        "event_id": f"clock-{partition}",
+        "event_type": "page_view",
+        "customer_id": f"clock-{partition}",
+        "ts": ts,
+    }
+    return f"clock-{partition}", json.dumps(record)
 
 
-def _job_states(rest_port: int) -> list[str]:
-    url = f"http://localhost:{rest_port}/jobs/overview"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return [job["state"] for job in json.load(response)["jobs"]]
-
-
-def test_job_submitted_with_flink_run_gives_the_reference_decisions(
+def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_decision(
     tmp_path, local_broker, no_leftover_processes
 ):
     bootstrap = local_broker.bootstrap_servers
     broker.create_topics(
-        bootstrap, {"events": 4, "decisions": 2, "events.dlq": 1, "events.late": 1}
+        bootstrap, {"events": PARTITIONS, "decisions": 2, "events.dlq": 1, "events.late": 1}
     )
     records = list(generate(GeneratorConfig(customers=80, seed=5)))
-    produce(bootstrap, "events", records)
-    rest_port, rpc_port = broker.free_port(), broker.free_port()
-    env = {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "JT_FLINK_STATE": str(tmp_path / "flink"),
-        "JT_REST_PORT": str(rest_port),
-        "JT_RPC_PORT": str(rpc_port),
-    }
-    try:
-        # Inside the try: a start that fails half-way still gets its JVMs stopped.
-        _cluster("start", env)
-        submitted = _cluster(
-            "submit",
-            env,
-            "--bootstrap-servers",
-            bootstrap,
-            "--bounded",
-            "--checkpoint-interval",
-            "2s",
-            "--transactional-id-prefix",
-            "jt-cluster-test",
-        )
-        assert "Job has been submitted with JobID" in submitted
-        deadline = time.monotonic() + 180
-        while _job_states(rest_port) != ["FINISHED"]:
-            assert "FAILED" not in _job_states(rest_port)
-            assert time.monotonic() < deadline, "the job did not finish on the cluster"
-            time.sleep(1)
-        listing = _cluster("list", env)
-        assert "journey-triggers (FINISHED)" in listing
-    finally:
-        _cluster("stop", env)
-
-    valid = [e for _, line in records if isinstance(e := parse_event(line), Event)]
+    half = len(records) // 2
+    events = [e for _, line in records if isinstance(e := parse_event(line), Event)]
+    end = max(e.ts_ms for e in events) + 3 * 86_400_000
+    clocks = [_clock(p, end) for p in range(PARTITIONS)]
     expected = sorted(
-        (d.to_record() for d in evaluate_rules([cart_abandonment()], valid)),
+        (d.to_record() for d in evaluate_rules([cart_abandonment()], events)),
         key=lambda d: d["decision_id"],
     )
-    decisions = consume_json(bootstrap, "decisions", expected=len(expected), max_wait_s=60)
+    flags = (
+        "--bootstrap-servers", bootstrap,
+        "--checkpoint-interval", "2s",
+        "--transactional-id-prefix", "jt-cluster-test",
+    )  # fmt: skip
+    cluster = Cluster(tmp_path / "flink")
+    try:
+        # Inside the try: a start that fails half-way still gets its JVMs stopped.
+        cluster.run("start")
+        produce(bootstrap, "events", records[:half])
+        submitted_at = time.monotonic()
+        first_id = submitted_job_id(cluster.run("submit", *flags))
+        cluster.wait_for_state(first_id, "RUNNING")
+        first = consume_json(bootstrap, "decisions", expected=1, max_wait_s=120)
+        print(f"submit to first decision: {time.monotonic() - submitted_at:.1f} s")
+        assert first, "no decision before the stop"
+        assert f"{first_id} : journey-triggers (RUNNING)" in cluster.run("list")
+
+        stopped = cluster.run("stop-with-savepoint", first_id)
+        savepoint = savepoint_path(stopped)
+        cluster.wait_for_state(first_id, "FINISHED")
+        before = consume_json(bootstrap, "decisions", idle_timeout_s=3)
+        print(f"stopped with {len(before)} decisions committed; savepoint {savepoint}")
+        assert 0 < len(before) < len(expected), "the stop was not in the middle of the input"
+
+        # What arrives while the job is stopped is read after the resume.
+        produce(bootstrap, "events", records[half:])
+        produce(bootstrap, "events", clocks, partition_of=lambda index, _key: index)
+        resumed_id = submitted_job_id(cluster.run("resume", savepoint, *flags))
+        cluster.wait_for_state(resumed_id, "RUNNING")
+        decisions = consume_json(
+            bootstrap, "decisions", expected=len(expected), idle_timeout_s=30, max_wait_s=180
+        )
+        cluster.run("cancel", resumed_id)
+        cluster.wait_for_state(resumed_id, "CANCELED")
+        listing = cluster.run("list")
+        assert f"{resumed_id} : journey-triggers (CANCELED)" in listing
+        assert f"{first_id} : journey-triggers (FINISHED)" in listing
+    finally:
+        cluster.run("stop")
+
+    ids = [d["decision_id"] for d in decisions]
+    assert len(ids) == len(set(ids)), "a decision was written twice"
     assert_same_decisions(decisions, expected)
+    assert {d["decision_id"] for d in before} <= set(ids)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from jobs import sql
 from jobs.specs import FileSourceSpec, KafkaSourceSpec, SourceSpec
-from jobs.triggers_job import create_table_env
+from jobs.triggers_job import create_table_env, register_events
 from journey_triggers.config import JobConfig
 
 
@@ -41,12 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = JobConfig(parallelism=args.parallelism, checkpoint_dir=args.checkpoint_dir)
     t_env = create_table_env(config)
     started = time.monotonic()
-    for statement in (
-        sql.source_ddl(source, config),
-        sql.classified_view(config),
-        *sql.events_views(config),
-    ):
-        t_env.execute_sql(statement)
+    register_events(t_env, source, config)
     t_env.execute_sql(
         "CREATE TEMPORARY TABLE counts (event_type STRING, window_start TIMESTAMP(3), n BIGINT) "
         "WITH ('connector' = 'blackhole')"

@@ -18,10 +18,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,56 +30,13 @@ from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.kafka_log import CommittedLogReader, read_committed
+from tests.cluster import Cluster
 from tests.integration.conftest import _alive, _descendants
 from tests.integration.test_policy import DATA, assert_decides_as_reference, reference
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 TOPICS = {"f.events": 4, "f.decisions": 2, "f.dlq": 1, "f.late": 1, "f.erasures": 1}
-
-
-class Cluster:
-    """A standalone cluster of this test, driven through ``deploy/cluster.sh``."""
-
-    def __init__(self, state: Path) -> None:
-        self.rest_port = broker.free_port()
-        self.log_dir = state / "log"
-        self.env = {
-            **os.environ,
-            "PYTHON": sys.executable,
-            "JT_FLINK_STATE": str(state),
-            "JT_REST_PORT": str(self.rest_port),
-            "JT_RPC_PORT": str(broker.free_port()),
-        }
-
-    def run(self, action: str, *args: str) -> str:
-        result = subprocess.run(
-            ["bash", str(ROOT / "deploy" / "cluster.sh"), action, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-    def rest(self, path: str) -> Any:
-        url = f"http://localhost:{self.rest_port}{path}"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.load(response)
-
-    def job(self) -> dict[str, Any]:
-        """The job submitted last."""
-        jobs = self.rest("/jobs/overview")["jobs"]
-        assert jobs, "no job on the cluster"
-        return dict(max(jobs, key=lambda job: job["start-time"]))
-
-    def taskmanager_pids(self) -> set[int]:
-        pattern = f"-Dlog.file={self.log_dir}/flink-.*-taskexecutor-"
-        found = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True)
-        return {int(pid) for pid in found.stdout.split()}
 
 
 @pytest.fixture(scope="module")

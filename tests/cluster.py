@@ -1,0 +1,83 @@
+"""A standalone Flink cluster on localhost for the tests, driven through ``deploy/cluster.sh``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from journey_triggers import broker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Cluster:
+    """One cluster's ports, state directory and ``deploy/cluster.sh`` commands."""
+
+    def __init__(self, state: Path) -> None:
+        self.rest_port = broker.free_port()
+        self.log_dir = state / "log"
+        self.env = {
+            **os.environ,
+            "PYTHON": sys.executable,
+            "JT_FLINK_STATE": str(state),
+            "JT_REST_PORT": str(self.rest_port),
+            "JT_RPC_PORT": str(broker.free_port()),
+        }
+
+    def run(self, action: str, *args: str) -> str:
+        """Run ``deploy/cluster.sh ACTION ARGS``; return its output, which a failure shows."""
+        result = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "cluster.sh"), action, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def rest(self, path: str) -> Any:
+        url = f"http://localhost:{self.rest_port}{path}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)
+
+    def job(self) -> dict[str, Any]:
+        """The job submitted last."""
+        jobs = self.rest("/jobs/overview")["jobs"]
+        assert jobs, "no job on the cluster"
+        return dict(max(jobs, key=lambda job: job["start-time"]))
+
+    def wait_for_state(self, job_id: str, state: str, timeout_s: float = 180) -> None:
+        """Wait until the job is in ``state``; fail at once if it failed."""
+        deadline = time.monotonic() + timeout_s
+        while (now := self.rest(f"/jobs/{job_id}")["state"]) != state:
+            assert now != "FAILED", f"job {job_id} failed"
+            assert time.monotonic() < deadline, f"job {job_id} is {now}, not {state}"
+            time.sleep(0.5)
+
+    def taskmanager_pids(self) -> set[int]:
+        pattern = f"-Dlog.file={self.log_dir}/flink-.*-taskexecutor-"
+        found = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True)
+        return {int(pid) for pid in found.stdout.split()}
+
+
+def submitted_job_id(output: str) -> str:
+    """Return the job id that ``flink run`` printed."""
+    found = re.search(r"Job has been submitted with JobID ([0-9a-f]{32})", output)
+    assert found, output
+    return found.group(1)
+
+
+def savepoint_path(output: str) -> str:
+    """Return the savepoint path that ``flink stop`` printed."""
+    found = re.search(r"Savepoint completed\. Path: (\S+)", output)
+    assert found, output
+    return found.group(1)
