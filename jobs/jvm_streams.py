@@ -68,6 +68,28 @@ def never_idle(t_env: StreamTableEnvironment, table: Table, name: str) -> Table:
     return t_env.from_data_stream(_python_stream(active), Schema(j_schema))
 
 
+LATE_METRIC = "late_events"
+"""The counter of the records sent to the late topic (operator ``count-late_events``)."""
+DEAD_LETTER_METRIC = "dead_letters"
+"""The counter of the records sent to the dead-letter topic (operator ``count-dead_letters``)."""
+
+
+def counted(t_env: StreamTableEnvironment, table: Table, metric: str) -> Table:
+    """Return ``table``'s rows unchanged, each counted in the Flink counter ``metric``.
+
+    The operator is ``journeytriggers.CountingOperator``, named and given the uid
+    ``count-<metric>``; its counter is in that operator's metric group (Flink's REST API and
+    the metric reporters show it as ``<subtask>.count-<metric>.<metric>``).
+    """
+    from pyflink.java_gateway import get_gateway
+
+    name = f"count-{metric}"
+    j_stream = t_env.to_data_stream(table)._j_data_stream
+    operator = get_gateway().jvm.journeytriggers.CountingOperator(metric)
+    out = j_stream.transform(name, j_stream.getType(), operator).uid(name).name(name)
+    return t_env.from_data_stream(_python_stream(out))
+
+
 def _python_stream(j_stream: Any) -> Any:
     from pyflink.datastream import DataStream
 

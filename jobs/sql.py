@@ -922,10 +922,10 @@ def policy_control_query() -> str:
     return f"SELECT line, src, src_partition, src_offset, published_ms FROM {POLICY_CONTROL}"
 
 
-def dead_letter_insert(*, catalog: bool = False, policy_rejects: bool = False) -> str:
-    """Return the INSERT that routes invalid records (and catalog records) to the dead letters.
+def dead_letter_query(*, catalog: bool = False, policy_rejects: bool = False) -> str:
+    """Return the query of the dead letters: invalid records, catalog and control records.
 
-    One INSERT for all: each INSERT into a Kafka exactly-once sink is a sink of its own, and
+    One query for all: each INSERT into a Kafka exactly-once sink is a sink of its own, and
     two would share a transactional-id prefix. With ``policy_rejects``, the invalid control
     messages the policy stage rejected (the view :data:`POLICY_REJECTS`) join them.
     """
@@ -940,7 +940,7 @@ SELECT {reason}, src, src_partition, src_offset, line FROM {CATALOG_SOURCE} WHER
         events += f"""
 UNION ALL
 SELECT `reason`, `source`, `source_partition`, `source_offset`, `raw` FROM {POLICY_REJECTS}"""
-    return f"INSERT INTO {DEAD_LETTER_SINK}\n{events}"
+    return events
 
 
 def profiles_insert() -> str:
@@ -949,11 +949,10 @@ def profiles_insert() -> str:
 SELECT {customer_of("customer_key")}, event_id, event_type, ts_ms, profile FROM {EVENTS_PROFILE}"""
 
 
-def late_insert(config: JobConfig) -> str:
-    """Return the INSERT that routes late valid records to the late sink, with the reason."""
+def late_query(config: JobConfig) -> str:
+    """Return the query of the late valid records, each with its reason (the late sink's rows)."""
     bound = config.out_of_orderness_ms
-    return f"""INSERT INTO {LATE_SINK}
-SELECT event_id, event_type, COALESCE(known_customer, identity_token), ts_ms, reason,
+    return f"""SELECT event_id, event_type, COALESCE(known_customer, identity_token), ts_ms, reason,
   partition_max_ts_ms, CAST({bound} AS BIGINT),
   {ms_of("CURRENT_WATERMARK(ts)")}, src, src_partition, src_offset, line
 FROM (SELECT *, {_late_reason(config)} AS reason FROM {VALID_ACTIVE})

@@ -30,7 +30,7 @@ from jobs.compile import (
     compile_select,
     decisions_query,
 )
-from jobs.jvm_streams import jar_uri, never_idle
+from jobs.jvm_streams import DEAD_LETTER_METRIC, LATE_METRIC, counted, jar_uri, never_idle
 from jobs.specs import (
     START_MODES,
     CatalogSpec,
@@ -166,7 +166,8 @@ def build_pipeline(
         register_catalog_source(t_env, config.out_of_orderness_ms, idle_ms, whole_file)
         t_env.execute_sql(sql.catalog_versions_view())
     statement_set = t_env.create_statement_set()
-    statement_set.add_insert_sql(sql.late_insert(config))
+    late = t_env.sql_query(sql.late_query(config))
+    statement_set.add_insert(sql.LATE_SINK, counted(t_env, late, LATE_METRIC))
     if config.profile_snapshots:
         statement_set.add_insert_sql(sql.profiles_insert())
     model_version = None
@@ -181,7 +182,8 @@ def build_pipeline(
     rules = config.active_rules()
     catalog = config.catalog is not None
     if config.policy is None:
-        statement_set.add_insert_sql(sql.dead_letter_insert(catalog=catalog))
+        dead = t_env.sql_query(sql.dead_letter_query(catalog=catalog))
+        statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
         statement_set.add_insert_sql(
             compile_rules(rules, model_version=model_version, catalog=catalog)
         )
@@ -199,9 +201,10 @@ def build_pipeline(
     )
     if rejects is not None:
         t_env.create_temporary_view(sql.POLICY_REJECTS, rejects)
-    statement_set.add_insert_sql(
-        sql.dead_letter_insert(catalog=catalog, policy_rejects=rejects is not None)
+    dead = t_env.sql_query(
+        sql.dead_letter_query(catalog=catalog, policy_rejects=rejects is not None)
     )
+    statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
     if isinstance(sink, FileSinkSpec):  # a file holds the records alone, one per line
         decisions, erasures = decisions.select(decisions.record), erasures.select(erasures.record)
     statement_set.add_insert(sql.DECISIONS_SINK, decisions)

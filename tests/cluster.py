@@ -63,6 +63,19 @@ class Cluster:
             assert time.monotonic() < deadline, f"job {job_id} is {now}, not {state}"
             time.sleep(0.5)
 
+    def operator_metric(self, job_id: str, metric: str) -> float | None:
+        """Return the sum over all subtasks of the operator metric ``metric`` (None: no such
+        metric yet). Flink's REST API names it ``<operator>.<metric>``."""
+        from urllib.parse import quote
+
+        total = None
+        for vertex in self.rest(f"/jobs/{job_id}")["vertices"]:
+            path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+            ids = [m["id"] for m in self.rest(path) if m["id"].endswith(f".{metric}")]
+            for found in self.rest(f"{path}?get={quote(','.join(ids))}&agg=sum") if ids else []:
+                total = (total or 0.0) + float(found["sum"])
+        return total
+
     def taskmanager_pids(self) -> set[int]:
         pattern = f"-Dlog.file={self.log_dir}/flink-.*-taskexecutor-"
         found = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True)

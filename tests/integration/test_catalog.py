@@ -72,7 +72,7 @@ def test_decisions_carry_the_catalog_version_in_effect_at_their_event_time(tmp_p
     catalog, rejected = read_catalog(catalog_lines())
     assert len(rejected) == 12
 
-    config = GeneratorConfig(customers=500, seed=17, disorder_ms=10_000, horizon_ms=4 * DAY)
+    config = GeneratorConfig(customers=250, seed=17, disorder_ms=10_000, horizon_ms=4 * DAY)
     traffic = [line for _, line in generate(config)]
     valid = [e for line in traffic if isinstance(e := parse_event(line), Event)]
     on_time = split_late(valid, 10_000).on_time

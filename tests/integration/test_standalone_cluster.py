@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from jobs.jvm_streams import DEAD_LETTER_METRIC, LATE_METRIC
 from journey_triggers import broker
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
@@ -37,6 +38,23 @@ def _clock(partition: int, ts: int) -> tuple[str, str]:
         "ts": ts,
     }
     return f"clock-{partition}", json.dumps(record)
+
+
+def _bad_records(ts_ms: int) -> list[tuple[str, str]]:
+    """Two dead letters, and a page view at ``ts_ms`` of a customer of its own."""
+    late = {"event_id": "late-1", "event_type": "page_view", "customer_id": "late-1", "ts": ts_ms}
+    return [
+        ("bad-1", "not json"),
+        ("bad-2", json.dumps({"event_type": "page_view"})),
+        ("late-1", json.dumps(late)),
+    ]
+
+
+def _counts(cluster: Cluster, job_id: str) -> tuple[float | None, float | None]:
+    return (
+        cluster.operator_metric(job_id, DEAD_LETTER_METRIC),
+        cluster.operator_metric(job_id, LATE_METRIC),
+    )
 
 
 def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_decision(
@@ -65,6 +83,10 @@ def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_de
         # Inside the try: a start that fails half-way still gets its JVMs stopped.
         cluster.run("start")
         produce(bootstrap, "events", records[:half])
+        # Two dead letters and a late event (an hour behind its partition), which the
+        # cart-abandonment reference does not see: a page view of a customer of its own.
+        bad = _bad_records(min(e.ts_ms for e in events) - 3_600_000)
+        produce(bootstrap, "events", bad, partition_of=lambda _index, _key: 0)
         submitted_at = time.monotonic()
         first_id = submitted_job_id(cluster.run("submit", *flags))
         cluster.wait_for_state(first_id, "RUNNING")
@@ -72,6 +94,15 @@ def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_de
         print(f"submit to first decision: {time.monotonic() - submitted_at:.1f} s")
         assert first, "no decision before the stop"
         assert f"{first_id} : journey-triggers (RUNNING)" in cluster.run("list")
+        dead = consume_json(bootstrap, "events.dlq", expected=2, max_wait_s=60)
+        late = consume_json(bootstrap, "events.late", expected=1, max_wait_s=60)
+        assert sorted(d["reason"] for d in dead) == ["missing_event_id", "not_a_json_object"]
+        assert [r["reason"] for r in late] == ["behind_partition"]
+        # The same counts as Flink metrics (the JobManager refreshes them every few seconds).
+        deadline = time.monotonic() + 60
+        while (counts := _counts(cluster, first_id)) != (2.0, 1.0):
+            assert time.monotonic() < deadline, f"dead letters and late events: {counts}"
+            time.sleep(1)
 
         stopped = cluster.run("stop-with-savepoint", first_id)
         savepoint = savepoint_path(stopped)
