@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-$(JAR): $(JAVA_SOURCES) $(STAMP)
+# Order-only on the venv, so an image build can make the jar with its own: make $(JAR) STAMP= BIN=...
+$(JAR): $(JAVA_SOURCES) | $(STAMP)
 	rm -rf jvm/build/classes && mkdir -p jvm/build/classes
 	javac --release 11 -nowarn -cp "$$($(BIN)/python -c 'import pyflink, os; print(os.path.dirname(pyflink.__file__))')/lib/*" \
 	  -d jvm/build/classes $(JAVA_SOURCES)

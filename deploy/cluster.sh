@@ -11,13 +11,15 @@
 #   deploy/cluster.sh stop                   stop the cluster; no JVM is left behind
 #
 # Environment: PYTHON (default .venv/bin/python), JT_FLINK_STATE (default .journey-triggers/flink),
-# JT_REST_PORT (default 8081), JT_RPC_PORT (default 6123).
+# JT_REST_PORT (default 8081), JT_RPC_PORT (default 6123), JT_PROM_PORTS (Prometheus, default
+# 9249-9259: each JobManager and TaskManager takes the first free one).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 STATE="${JT_FLINK_STATE:-$ROOT/.journey-triggers/flink}"
 REST_PORT="${JT_REST_PORT:-8081}"
 RPC_PORT="${JT_RPC_PORT:-6123}"
+PROM_PORTS="${JT_PROM_PORTS:-9249-9259}"
 FLINK_HOME="$("$PYTHON" -c 'import os, pyflink; print(os.path.dirname(pyflink.__file__))')"
 export FLINK_HOME
 export FLINK_CONF_DIR="$STATE/conf"
@@ -31,6 +33,7 @@ write_conf() {
   echo "localhost:$REST_PORT" > "$FLINK_CONF_DIR/masters"
   echo "localhost" > "$FLINK_CONF_DIR/workers"
   sed -e "s|@REST_PORT@|$REST_PORT|g" -e "s|@RPC_PORT@|$RPC_PORT|g" -e "s|@STATE_DIR@|$STATE|g" \
+    -e "s|@PROM_PORTS@|$PROM_PORTS|g" \
     "$ROOT/deploy/flink-conf/config.yaml" > "$FLINK_CONF_DIR/config.yaml"
   # Java 17 needs Flink's --add-opens/--add-exports flags; take them from PyFlink's own default
   # config so they always match the installed Flink.
@@ -100,7 +103,7 @@ case "${1:-}" in
     "$FLINK" cancel -m "localhost:$REST_PORT" "$2"
     ;;
   *)
-    sed -n '2,15p' "$0"
+    sed -n '2,16p' "$0"
     exit 2
     ;;
 esac

@@ -140,8 +140,33 @@ def _timestamp_ms_expression(path: str = "$.ts") -> str:
     )
 
 
-def _kafka_properties(properties: dict[str, str]) -> str:
-    return "".join(f",\n  {quote('properties.' + k)} = {quote(v)}" for k, v in properties.items())
+CONFIG_PROVIDERS = {
+    "env": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+    "file": "org.apache.kafka.common.config.provider.FileConfigProvider",
+}
+"""Kafka's own config providers: ``${env:NAME}`` and ``${file:/path:key}`` in a property value
+are read by the Kafka client where it runs (the TaskManager), from its environment or a file."""
+
+
+def with_config_providers(properties: dict[str, str], bootstrap: str = "") -> dict[str, str]:
+    """Return ``properties``, with Kafka's config providers declared when a value uses one.
+
+    ``bootstrap`` (the servers, a value of its own in the SQL) counts as a value. The job
+    never resolves a secret itself: its SQL, job graph and logs hold the placeholder.
+    """
+    values = [*properties.values(), bootstrap]
+    used = sorted(name for name in CONFIG_PROVIDERS if any(f"${{{name}:" in v for v in values))
+    if not used or "config.providers" in properties:
+        return dict(properties)
+    declared = {f"config.providers.{name}.class": CONFIG_PROVIDERS[name] for name in used}
+    return {**properties, "config.providers": ",".join(used), **declared}
+
+
+def _kafka_properties(properties: dict[str, str], bootstrap: str) -> str:
+    return "".join(
+        f",\n  {quote('properties.' + k)} = {quote(v)}"
+        for k, v in with_config_providers(properties, bootstrap).items()
+    )
 
 
 def _kafka_options(spec: KafkaSourceSpec) -> str:
@@ -160,7 +185,7 @@ def _kafka_options(spec: KafkaSourceSpec) -> str:
         f"  'properties.bootstrap.servers' = {quote(spec.bootstrap_servers)},\n"
         f"  'properties.group.id' = {quote(spec.group_id)},\n"
         f"  {startup}{bounded},\n"
-        f"  'format' = 'raw'{_kafka_properties(spec.properties)}"
+        f"  'format' = 'raw'{_kafka_properties(spec.properties, spec.bootstrap_servers)}"
     )
 
 
@@ -893,7 +918,7 @@ def sink_ddls(spec: SinkSpec, *, profiles: bool = False, policy: bool = False) -
                 "  'sink.delivery-guarantee' = 'exactly-once',\n"
                 f"  'sink.transactional-id-prefix' = "
                 f"{quote(spec.transactional_id_prefix + '-' + name)}"
-                f"{_kafka_properties(spec.properties)}"
+                f"{_kafka_properties(spec.properties, spec.bootstrap_servers)}"
             )
         statements.append(f"CREATE TEMPORARY TABLE {table} (\n{columns}\n) WITH (\n  {options}\n)")
     return statements

@@ -23,12 +23,16 @@ class Cluster:
     def __init__(self, state: Path) -> None:
         self.rest_port = broker.free_port()
         self.log_dir = state / "log"
+        # Ten ports from a free one: the JobManager and each TaskManager take one.
+        first = broker.free_port()
+        self.prometheus_ports = range(first, first + 10)
         self.env = {
             **os.environ,
             "PYTHON": sys.executable,
             "JT_FLINK_STATE": str(state),
             "JT_REST_PORT": str(self.rest_port),
             "JT_RPC_PORT": str(broker.free_port()),
+            "JT_PROM_PORTS": f"{first}-{first + 9}",
         }
 
     def run(self, action: str, *args: str) -> str:
@@ -74,6 +78,37 @@ class Cluster:
             ids = [m["id"] for m in self.rest(path) if m["id"].endswith(f".{metric}")]
             for found in self.rest(f"{path}?get={quote(','.join(ids))}&agg=sum") if ids else []:
                 total = (total or 0.0) + float(found["sum"])
+        return total
+
+    def _scrape(self) -> list[str]:
+        """Return the text of every Prometheus endpoint of the cluster that answers."""
+        texts = []
+        for port in self.prometheus_ports:
+            try:
+                with urllib.request.urlopen(f"http://localhost:{port}/metrics", timeout=5) as r:
+                    texts.append(r.read().decode())
+            except OSError:
+                continue
+        return texts
+
+    def prometheus_names(self) -> set[str]:
+        """Return the names of every metric the cluster's Prometheus endpoints export."""
+        return {
+            line.split("{")[0].split(" ")[0]
+            for text in self._scrape()
+            for line in text.splitlines()
+            if line and not line.startswith("#")
+        }
+
+    def prometheus(self, metric: str) -> float | None:
+        """Return the sum of the samples of the Prometheus metric ``metric`` (e.g.
+        ``flink_taskmanager_job_task_operator_late_events``) over every reporter's endpoint of
+        the cluster; None when no endpoint has it."""
+        total = None
+        sample = re.compile(rf"^{re.escape(metric)}(?:{{[^}}]*}})? (\S+)$", re.M)
+        for text in self._scrape():
+            for value in sample.findall(text):
+                total = (total or 0.0) + float(value)
         return total
 
     def taskmanager_pids(self) -> set[int]:

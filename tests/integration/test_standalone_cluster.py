@@ -9,7 +9,9 @@ whole input: none missing, none twice, across the stop.
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -50,11 +52,13 @@ def _bad_records(ts_ms: int) -> list[tuple[str, str]]:
     ]
 
 
-def _counts(cluster: Cluster, job_id: str) -> tuple[float | None, float | None]:
-    return (
-        cluster.operator_metric(job_id, DEAD_LETTER_METRIC),
-        cluster.operator_metric(job_id, LATE_METRIC),
-    )
+METRICS = (DEAD_LETTER_METRIC, LATE_METRIC)
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "journey-triggers.json"
+PROMETHEUS_PREFIX = "flink_taskmanager_job_task_operator_"
+
+
+def _counts(cluster: Cluster, job_id: str) -> tuple[float | None, ...]:
+    return tuple(cluster.operator_metric(job_id, metric) for metric in METRICS)
 
 
 def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_decision(
@@ -103,6 +107,14 @@ def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_de
         while (counts := _counts(cluster, first_id)) != (2.0, 1.0):
             assert time.monotonic() < deadline, f"dead letters and late events: {counts}"
             time.sleep(1)
+        # And on the Prometheus reporter's endpoints of the cluster.
+        scraped = tuple(cluster.prometheus(f"{PROMETHEUS_PREFIX}{m}") for m in METRICS)
+        assert scraped == (2.0, 1.0), scraped
+        # Every metric the Grafana dashboard charts is one the cluster exports.
+        charted = set(re.findall(r"flink_\w+", DASHBOARD.read_text()))
+        assert len(charted) >= 8
+        missing = charted - cluster.prometheus_names()
+        assert not missing, f"charted but not exported: {sorted(missing)}"
 
         stopped = cluster.run("stop-with-savepoint", first_id)
         savepoint = savepoint_path(stopped)

@@ -92,6 +92,42 @@ def test_job_flags_build_kafka_source_with_properties():
     assert config.abandonment_window_ms == 20 * 60_000
 
 
+def test_secret_placeholders_reach_every_kafka_table_with_the_providers_declared():
+    from jobs import sql
+
+    source, sink, config = job_from_args(
+        _job_args(
+            "--bootstrap-servers",
+            "${env:KAFKA_BOOTSTRAP}",
+            "--kafka-property",
+            "sasl.jaas.config=${env:KAFKA_JAAS}",
+            "--kafka-property",
+            "ssl.truststore.password=${file:/etc/kafka/s.properties:truststore.password}",
+        )
+    )
+    statements = [sql.source_ddl(source, config), *sql.sink_ddls(sink)]
+    assert len(statements) >= 4  # the source, decisions, dead letters, late events
+    for ddl in statements:
+        # The effective properties: placeholders only, which the Kafka client resolves.
+        assert "'properties.bootstrap.servers' = '${env:KAFKA_BOOTSTRAP}'" in ddl
+        assert "'properties.sasl.jaas.config' = '${env:KAFKA_JAAS}'" in ddl
+        assert "'properties.config.providers' = 'env,file'" in ddl
+        assert (
+            "'properties.config.providers.env.class' = "
+            "'org.apache.kafka.common.config.provider.EnvVarConfigProvider'" in ddl
+        )
+        assert "FileConfigProvider" in ddl
+
+
+def test_no_config_provider_is_declared_without_a_placeholder():
+    from jobs.sql import with_config_providers
+
+    assert with_config_providers({"security.protocol": "SSL"}, "k:9092") == {
+        "security.protocol": "SSL"
+    }
+    assert with_config_providers({}, "${env:B}")["config.providers"] == "env"
+
+
 def test_job_needs_an_input():
     with pytest.raises(ConfigError, match="--bootstrap-servers"):
         job_from_args(_job_args())
