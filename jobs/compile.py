@@ -403,20 +403,20 @@ def _absence_insert(rule: Rule, trigger: AbsenceTrigger, source: Source) -> str:
     # event, which identity stitching holds until the watermark, behind a later known one)
     # waited for that later anchor's timer and came out hours behind the watermark, so the
     # policy stage decided without it (nondeterministic; measured 29 to 33 hours late).
-    # Not with a catalog yet: there the ordered anchors made the live catalog test lose a
-    # version (a cart got no price); open, see the README. With a catalog, the anchors are
-    # joined with it before the window instead (``_catalog_anchors``).
+    # With a catalog, the anchors are joined with it first (``_catalog_anchors``), then
+    # ordered the same way.
     is_anchor = f"{_pattern(trigger.anchor, 'a')}{anchored}"
     if source.catalog:
-        anchors, first = _catalog_anchors(events, is_anchor), "TRUE"
+        candidates, condition = _catalog_anchors(events, is_anchor), "TRUE"
     else:
-        anchors = f"""(
+        candidates, condition = events, is_anchor
+    anchors = f"""(
   SELECT a.*, COUNT(*) OVER (PARTITION BY a.customer_key ORDER BY a.ts
     RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS anchor_number
-  FROM {events} a
-  WHERE {is_anchor}
+  FROM {candidates} a
+  WHERE {condition}
 )"""
-        first = "a.anchor_number > 0"
+    first = "a.anchor_number > 0"
     joined = f"""{anchors} a
 LEFT JOIN {events} b
   ON a.customer_key = b.customer_key
