@@ -8,7 +8,6 @@ secret's value is nowhere in the job's output, its files or Flink's logs.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from journey_triggers import broker
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
+from journey_triggers.jobrunner import job_environment
 from journey_triggers.kafka_io import produce
 from journey_triggers.rules.builtin import cart_abandonment
 from journey_triggers.semantics.evaluator import evaluate_rules
@@ -39,7 +39,7 @@ def test_secrets_given_as_placeholders_are_resolved_by_kafka_and_never_logged(
     produce(bootstrap, "sec.events", records)
     out = tmp_path / "out"
     started = time.time()
-    env = {**os.environ, "JT_TEST_BOOTSTRAP": bootstrap, "JT_TEST_SECRET": SECRET}
+    env = {**job_environment(), "JT_TEST_BOOTSTRAP": bootstrap, "JT_TEST_SECRET": SECRET}
     result = subprocess.run(
         [
             sys.executable, "-m", "jobs.triggers_job",
