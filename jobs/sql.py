@@ -319,10 +319,17 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
 )"""
 
 
-def _record_checks(max_chars: int) -> list[tuple[str, str]]:
+def _record_checks(config: JobConfig) -> list[tuple[str, str]]:
     """Return (condition, reason) of every check before the timestamp's, in order."""
+    max_chars = config.max_record_chars
     known = ", ".join(quote(t) for t in ev.EVENT_TYPES)
     feedback = ", ".join(quote(t) for t in ev.FEEDBACK_EVENT_TYPES)
+    unknown = [
+        (
+            f"NOT COALESCE({json_value('$.event_type')} IN ({known}), FALSE)",
+            ev.REJECT_UNKNOWN_EVENT_TYPE,
+        )
+    ]
     return [
         ("line IS NULL OR CHAR_LENGTH(line) = 0", ev.REJECT_EMPTY),
         (f"CHAR_LENGTH(line) > {max_chars}", ev.REJECT_OVERSIZED),
@@ -330,10 +337,7 @@ def _record_checks(max_chars: int) -> list[tuple[str, str]]:
         (f"NOT {non_empty_string('$.event_id')}", ev.REJECT_MISSING_EVENT_ID),
         (f"POSITION(CHR(0) IN {json_value('$.event_id')}) > 0", ev.REJECT_INVALID_EVENT_ID),
         (f"NOT {non_empty_string('$.event_type')}", ev.REJECT_MISSING_EVENT_TYPE),
-        (
-            f"NOT COALESCE({json_value('$.event_type')} IN ({known}), FALSE)",
-            ev.REJECT_UNKNOWN_EVENT_TYPE,
-        ),
+        *(unknown if config.unknown_event_types == "dead-letter" else []),
         (
             f"NOT {non_empty_string('$.customer_id')} AND NOT {non_empty_string('$.anonymous_id')} "
             f"AND NOT {non_empty_string('$.device_id')}",
@@ -418,7 +422,7 @@ def _time_bounds(ts_ms: str, config: JobConfig) -> list[tuple[str, str]]:
 def _reject_reason(ts_ms: str, config: JobConfig) -> str:
     """Return the dead-letter reason of a record (NULL if valid); ``ts_ms`` is its parsed time."""
     checks = [
-        *_record_checks(config.max_record_chars),
+        *_record_checks(config),
         ("NOT COALESCE(JSON_EXISTS(line, '$.ts'), FALSE)", ev.REJECT_MISSING_TS),
         (f"{ts_ms} IS NULL", ev.REJECT_INVALID_TS),
         *_time_bounds(ts_ms, config),
@@ -429,7 +433,7 @@ def _reject_reason(ts_ms: str, config: JobConfig) -> str:
 
 def _event_time(ts_ms: str, config: JobConfig) -> str:
     """Return epoch ms of a valid record and 0 for a rejected one (the watermark column)."""
-    checks = _record_checks(config.max_record_chars) + _time_bounds(ts_ms, config)
+    checks = _record_checks(config) + _time_bounds(ts_ms, config)
     failing = " ".join(f"WHEN {condition} THEN 0" for condition, _ in checks)
     return f"CASE {failing} ELSE COALESCE({ts_ms}, 0) END"
 

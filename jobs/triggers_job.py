@@ -44,7 +44,7 @@ from jobs.specs import (
     SinkSpec,
     SourceSpec,
 )
-from journey_triggers.config import EXECUTION_MODES, SCORING_UDFS, JobConfig
+from journey_triggers.config import EXECUTION_MODES, SCORING_UDFS, UNKNOWN_EVENT_TYPES, JobConfig
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import ConfigError, JourneyTriggersError
 from journey_triggers.rules.loader import RuleFileError, load_rules
@@ -301,6 +301,13 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         f"parsed (default: {defaults.max_record_chars:,})",
     )
     timing.add_argument(
+        "--unknown-event-types",
+        choices=UNKNOWN_EVENT_TYPES,
+        default=defaults.unknown_event_types,
+        help="a record whose event_type is not a known one: dead-letter it "
+        "(unknown_event_type), or accept it as activity no rule names (default: dead-letter)",
+    )
+    timing.add_argument(
         "--max-ahead",
         default="0ms",
         help="a Kafka record whose ts is more than this after the record's timestamp is a dead "
@@ -449,6 +456,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             args.out_of_orderness, what="--out-of-orderness", allow_zero=True
         ),
         max_record_chars=args.max_record_chars,
+        unknown_event_types=args.unknown_event_types,
         max_ahead_ms=parse_duration_ms(args.max_ahead, what="--max-ahead", allow_zero=True),
         max_behind_ms=parse_duration_ms(args.max_behind, what="--max-behind", allow_zero=True),
         idle_timeout_ms=parse_duration_ms(

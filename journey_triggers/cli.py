@@ -9,6 +9,7 @@ from pathlib import Path
 
 from journey_triggers import __version__
 from journey_triggers.broker import DEFAULT_STATE_DIR
+from journey_triggers.config import UNKNOWN_EVENT_TYPES
 from journey_triggers.errors import ConfigError, JourneyTriggersError
 
 DEFAULT_TOPICS = {"events": 4, "decisions": 2, "events.dlq": 1, "events.late": 1}
@@ -265,6 +266,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     history = read_history(
         _history_records(args),
         parse_duration_ms(args.out_of_orderness, what="--out-of-orderness", allow_zero=True),
+        accept_unknown_types=args.unknown_event_types == "accept",
     )
     data = examples(
         history.events,
@@ -456,6 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--identity-window",
         default="0ms",
         help="identity stitching window; use the job's (default: 0ms)",
+    )
+    train.add_argument(
+        "--unknown-event-types",
+        choices=UNKNOWN_EVENT_TYPES,
+        default="dead-letter",
+        help="leave out records of an unknown event_type (dead-letter) or count them as "
+        "activity (accept); use the job's (default: dead-letter)",
     )
     train.add_argument("--seed", type=int, default=0, help="model random seed (default: 0)")
     train.set_defaults(func=_cmd_train)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 EXECUTION_MODES = ("process", "thread")
 SCORING_UDFS = ("pandas", "row")
+UNKNOWN_EVENT_TYPES = ("dead-letter", "accept")
+"""What the job does with a record whose ``event_type`` is not one of ``events.EVENT_TYPES``."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class JobConfig:
     out_of_orderness_ms: int = 10_000
     max_record_chars: int = MAX_RECORD_CHARS
     """Longer records are dead letters (``oversized_record``), refused before they are parsed."""
+    unknown_event_types: str = "dead-letter"
+    """A record of an unknown ``event_type``: ``dead-letter`` (``unknown_event_type``) or
+    ``accept``: it is processed like any event (activity, sessions, profile recency) but no
+    rule can name its type."""
     max_ahead_ms: int = 0
     """A Kafka record whose ``ts`` is more than this after the record's timestamp is a dead
     letter (``ts_ahead_of_record_time``); 0: no bound. Files carry no record time."""
@@ -141,6 +147,12 @@ class JobConfig:
             raise ConfigError(msg)
         if self.scoring_udf not in SCORING_UDFS:
             msg = f"scoring UDF must be one of {', '.join(SCORING_UDFS)}, got {self.scoring_udf!r}"
+            raise ConfigError(msg)
+        if self.unknown_event_types not in UNKNOWN_EVENT_TYPES:
+            msg = (
+                f"unknown event types must be one of {', '.join(UNKNOWN_EVENT_TYPES)}, "
+                f"got {self.unknown_event_types!r}"
+            )
             raise ConfigError(msg)
         if self.python_execution_mode not in EXECUTION_MODES:
             msg = (

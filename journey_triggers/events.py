@@ -213,13 +213,15 @@ def parse_event(
     record_time_ms: int | None = None,
     max_ahead_ms: int = 0,
     max_behind_ms: int = 0,
+    accept_unknown_types: bool = False,
 ) -> Event | Rejection:
     """Validate one raw record the way the job's SQL ingest does.
 
     A record longer than ``max_chars`` characters is refused before it is parsed. With the
     record's own time (a Kafka record's timestamp), a ``ts`` more than ``max_ahead_ms`` after
     it or more than ``max_behind_ms`` before it is refused (0: no bound); exactly at a bound
-    is taken.
+    is taken. An ``event_type`` not in ``EVENT_TYPES`` is refused unless
+    ``accept_unknown_types`` (``--unknown-event-types accept``).
 
     Identity, id and type fields must be non-empty JSON strings; an absent or ``null`` ``ts``
     is missing, any other unparseable ``ts`` is invalid.
@@ -243,7 +245,7 @@ def parse_event(
     event_type = _text(record, "event_type")
     if event_type is None:
         return Rejection(REJECT_MISSING_EVENT_TYPE, raw)
-    if event_type not in EVENT_TYPES:
+    if event_type not in EVENT_TYPES and not accept_unknown_types:
         return Rejection(REJECT_UNKNOWN_EVENT_TYPE, raw)
     key = customer_key(
         _text(record, "customer_id"), _text(record, "anonymous_id"), _text(record, "device_id")

@@ -51,12 +51,23 @@ class History:
     rejected_reasons: dict[str, int] = field(default_factory=dict)
 
 
-def read_history(records: Iterable[tuple[int, str]], out_of_orderness_ms: int) -> History:
-    """Validate ``(source partition, raw record)`` pairs in arrival order; split off late ones."""
+def read_history(
+    records: Iterable[tuple[int, str]],
+    out_of_orderness_ms: int,
+    *,
+    accept_unknown_types: bool = False,
+) -> History:
+    """Validate ``(source partition, raw record)`` pairs in arrival order; split off late ones.
+
+    ``accept_unknown_types`` takes records of an unknown event type, as the job does with
+    ``--unknown-event-types accept``.
+    """
     valid: list[Event] = []
     reasons: dict[str, int] = defaultdict(int)
     for partition, raw in records:
-        parsed = parse_event(raw, source_partition=partition)
+        parsed = parse_event(
+            raw, source_partition=partition, accept_unknown_types=accept_unknown_types
+        )
         if isinstance(parsed, Event):
             valid.append(parsed)
         else:

@@ -38,6 +38,7 @@ def test_zero_duration_is_rejected_unless_allowed():
         ({"parallelism": 0}, "parallelism"),
         ({"abandonment_window_ms": 0}, "abandonment window"),
         ({"python_execution_mode": "fast"}, "python execution mode"),
+        ({"unknown_event_types": "drop"}, "unknown event types must be one of"),
         ({"out_of_orderness_ms": -1}, "out-of-orderness"),
     ],
 )
@@ -126,6 +127,17 @@ def test_no_config_provider_is_declared_without_a_placeholder():
         "security.protocol": "SSL"
     }
     assert with_config_providers({}, "${env:B}")["config.providers"] == "env"
+
+
+def test_unknown_event_types_flag_takes_dead_letter_or_accept():
+    *_, default = job_from_args(_job_args("--input-file", "x", "--output-dir", "y"))
+    assert default.unknown_event_types == "dead-letter"
+    *_, accepting = job_from_args(
+        _job_args("--input-file", "x", "--output-dir", "y", "--unknown-event-types", "accept")
+    )
+    assert accepting.unknown_event_types == "accept"
+    with pytest.raises(SystemExit):
+        _job_args("--unknown-event-types", "ignore")
 
 
 def test_job_needs_an_input():

@@ -135,3 +135,14 @@ def test_json_lines_end_at_line_feeds_only():
     text = '{"a": "x\u2028y"}\n{"b": "\u0085"}\r\n\n{"c": 1}'
     assert ev.json_lines(text) == ['{"a": "x\u2028y"}', '{"b": "\u0085"}', "", '{"c": 1}']
     assert [json.loads(line) for line in ev.json_lines(text) if line][0] == {"a": "x\u2028y"}
+
+
+def test_unknown_types_are_accepted_when_asked_but_every_other_check_still_holds():
+    raw = '{"event_id": "e", "event_type": "fly", "customer_id": "c", "ts": 1}'
+    accepted = parse_event(raw, accept_unknown_types=True)
+    assert isinstance(accepted, Event)
+    assert accepted.event_type == "fly"
+    no_identity = '{"event_id": "e", "event_type": "fly", "ts": 1}'
+    rejected = parse_event(no_identity, accept_unknown_types=True)
+    assert isinstance(rejected, Rejection)
+    assert rejected.reason == ev.REJECT_MISSING_IDENTITY
