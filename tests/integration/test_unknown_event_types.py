@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,9 @@ def traffic() -> list[str]:
     return lines
 
 
-def _reference(lines: list[str], accept: bool) -> tuple[list[Event], list[Event], list[dict]]:
+def _reference(
+    lines: list[str], accept: bool
+) -> tuple[list[Event], list[Event], list[dict[str, Any]]]:
     parsed = [parse_event(line, accept_unknown_types=accept) for line in lines]
     split = split_late([p for p in parsed if isinstance(p, Event)], BOUND_MS)
     decisions = [d.to_record() for d in evaluate_rules(RULES, split.on_time)]
