@@ -33,9 +33,9 @@ demo: $(STAMP) $(JAR)
 bench: $(STAMP) $(JAR)
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
-# Fault injection on a standalone cluster (tests/soak): not part of `make test`; about 5 minutes.
+# The heavy variants (tests/soak and the tests marked soak): not part of `make test`.
 soak: $(STAMP) $(JAR)
-	$(BIN)/pytest tests/soak
+	$(BIN)/pytest -m soak tests/soak tests/integration
 
 test: $(STAMP) $(JAR)
 	$(BIN)/ruff check .

@@ -55,9 +55,7 @@ def never_idle(t_env: StreamTableEnvironment, table: Table, name: str) -> Table:
     from pyflink.table import Schema
 
     gateway = get_gateway()
-    j_stream = t_env.to_data_stream(table)._j_data_stream
-    operator = gateway.jvm.journeytriggers.NeverIdleOperator()
-    active = j_stream.transform(name, j_stream.getType(), operator).uid(name).name(name)
+    active = _through(t_env, table, gateway.jvm.journeytriggers.NeverIdleOperator(), name)
     row_type = table._j_table.getResolvedSchema().toPhysicalRowDataType()
     j_schema = (
         gateway.jvm.org.apache.flink.table.api.Schema.newBuilder()
@@ -83,11 +81,55 @@ def counted(t_env: StreamTableEnvironment, table: Table, metric: str) -> Table:
     """
     from pyflink.java_gateway import get_gateway
 
-    name = f"count-{metric}"
-    j_stream = t_env.to_data_stream(table)._j_data_stream
     operator = get_gateway().jvm.journeytriggers.CountingOperator(metric)
-    out = j_stream.transform(name, j_stream.getType(), operator).uid(name).name(name)
+    return t_env.from_data_stream(
+        _python_stream(_through(t_env, table, operator, f"count-{metric}"))
+    )
+
+
+DECISION_METRICS = "decision-metrics"
+"""The operator that counts decisions per rule and times them (``decision_metrics``)."""
+
+
+def decision_metrics(
+    t_env: StreamTableEnvironment,
+    table: Table,
+    columns: tuple[str, str, str | None, str],
+    *,
+    candidates: bool,
+) -> Table:
+    """Return ``table``'s decision rows unchanged, counted per rule and timed.
+
+    ``columns`` names the rule id, status, suppression reason (``None``: there is none) and
+    trigger time (epoch ms) columns. The operator is ``journeytriggers.DecisionMetricsOperator``
+    (uid and name :data:`DECISION_METRICS`). Per rule (a ``rule`` label) it counts ``fired``,
+    ``suppressed`` per ``reason`` and ``deferred``, and with ``candidates`` every row as a
+    candidate too (no policy: every trigger is a decision). Its histogram
+    ``decision_latency_ms`` is the emit's wall-clock time minus the trigger time.
+    """
+    from pyflink.java_gateway import get_gateway
+
+    names = list(table.get_schema().get_field_names())
+    rule, status, reason, at = columns
+    operator = get_gateway().jvm.journeytriggers.DecisionMetricsOperator(
+        names.index(rule),
+        names.index(status),
+        -1 if reason is None else names.index(reason),
+        names.index(at),
+        candidates,
+    )
+    out = _through(t_env, table, operator, DECISION_METRICS)
     return t_env.from_data_stream(_python_stream(out))
+
+
+def _through(t_env: StreamTableEnvironment, table: Table, operator: Any, name: str) -> Any:
+    """Return the Java stream of ``table``'s rows after ``operator`` (named and uid ``name``).
+
+    The operator is chained after ``table``'s last operator; it must emit rows of its input's
+    type.
+    """
+    j_stream = t_env.to_data_stream(table)._j_data_stream
+    return j_stream.transform(name, j_stream.getType(), operator).uid(name).name(name)
 
 
 def _python_stream(j_stream: Any) -> Any:

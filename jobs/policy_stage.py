@@ -94,9 +94,23 @@ class _Host:
 
         self.state = runtime_context.get_state(ValueStateDescriptor("policy_state", Types.STRING()))
         group = runtime_context.get_metrics_group()
+        self.group = group
         self.late_inputs = group.counter("policy_late_inputs")
         self.decisions = group.counter("policy_decisions")
+        self.candidates: dict[str, Any] = {}
         self.inputs, self.opened = 0, time.monotonic()
+
+    def _candidate_counter(self, rule: str) -> Any:
+        """Return the ``candidates`` counter of ``rule``.
+
+        In a ``rule`` group (a label), as the JVM's decision counters are
+        (``jvm_streams.decision_metrics``).
+        """
+        counter = self.candidates.get(rule)
+        if counter is None:
+            counter = self.group.add_group("rule", rule).counter("candidates")
+            self.candidates[rule] = counter
+        return counter
 
     def _engine(self, customer: str) -> CustomerPolicy:
         text = self.state.value()
@@ -114,6 +128,8 @@ class _Host:
         entry = entry_of(value[2], value[1], value[3])
         if entry is None:
             return
+        if entry["kind"] == "candidate":
+            self._candidate_counter(str(entry["record"]["rule_id"])).inc()
         engine = self._engine(value[0])
         due = engine.add(entry, book)
         if due <= timers.current_watermark():

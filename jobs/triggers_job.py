@@ -20,17 +20,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jobs import sql
 from jobs.compile import (
     PROPENSITY_FUNCTION,
     RuleCompileError,
-    compile_rules,
     compile_select,
     decisions_query,
 )
-from jobs.jvm_streams import DEAD_LETTER_METRIC, LATE_METRIC, counted, jar_uri, never_idle
+from jobs.jvm_streams import (
+    DEAD_LETTER_METRIC,
+    LATE_METRIC,
+    counted,
+    decision_metrics,
+    jar_uri,
+    never_idle,
+)
 from jobs.specs import (
     START_MODES,
     CatalogSpec,
@@ -50,7 +56,7 @@ from journey_triggers.errors import ConfigError, JourneyTriggersError
 from journey_triggers.rules.loader import RuleFileError, load_rules
 
 if TYPE_CHECKING:
-    from pyflink.table import StatementSet, StreamTableEnvironment
+    from pyflink.table import StatementSet, StreamTableEnvironment, Table
 
     from journey_triggers.rules.model import Rule
 
@@ -184,8 +190,12 @@ def build_pipeline(
     if config.policy is None:
         dead = t_env.sql_query(sql.dead_letter_query(catalog=catalog))
         statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
-        statement_set.add_insert_sql(
-            compile_rules(rules, model_version=model_version, catalog=catalog)
+        triggers = t_env.sql_query(
+            decisions_query(rules, model_version=model_version, catalog=catalog)
+        )
+        columns = ("rule_id", "status", None, "trigger_time_ms")
+        statement_set.add_insert(
+            sql.DECISIONS_SINK, decision_metrics(t_env, triggers, columns, candidates=True)
         )
         return statement_set
     from jobs.policy_stage import apply_policy_stage
@@ -205,11 +215,36 @@ def build_pipeline(
         sql.dead_letter_query(catalog=catalog, policy_rejects=rejects is not None)
     )
     statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
+    decisions = _measured(t_env, decisions)
     if isinstance(sink, FileSinkSpec):  # a file holds the records alone, one per line
         decisions, erasures = decisions.select(decisions.record), erasures.select(erasures.record)
     statement_set.add_insert(sql.DECISIONS_SINK, decisions)
     statement_set.add_insert(sql.ERASURES_SINK, erasures)
     return statement_set
+
+
+def _measured(t_env: StreamTableEnvironment, decisions: Table) -> Table:
+    """Return the policy stage's ``(customer_id, record)`` decisions, counted and timed.
+
+    Per rule, in the JVM (``jvm_streams.decision_metrics``); the stage counts the candidates.
+    """
+    from pyflink.table import DataTypes
+    from pyflink.table.expressions import col
+
+    def field(name: str) -> Any:
+        return col("record").json_value(f"$.{name}")
+
+    columns = decisions.select(
+        col("customer_id"),
+        col("record"),
+        field("rule_id").alias("m_rule"),
+        field("status").alias("m_status"),
+        field("reason").alias("m_reason"),
+        field("trigger_time_ms").cast(DataTypes.BIGINT()).alias("m_time"),
+    )
+    names = ("m_rule", "m_status", "m_reason", "m_time")
+    measured = decision_metrics(t_env, columns, names, candidates=False)
+    return measured.select(col("customer_id"), col("record"))
 
 
 def _key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:

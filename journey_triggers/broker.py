@@ -43,8 +43,13 @@ def tansu_binary() -> Path:
 
 
 def port_is_free(port: int) -> bool:
-    """Return whether ``127.0.0.1:port`` can be bound right now."""
+    """Return whether a listener can bind ``127.0.0.1:port`` right now.
+
+    With ``SO_REUSEADDR``, as tansu binds: connections of a stopped broker still in TIME_WAIT
+    do not count, a listener or a connected socket on the port does.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -18,6 +18,7 @@ from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker
 from journey_triggers.config import JobConfig
 from journey_triggers.events import json_lines
+from journey_triggers.rules.loader import load_rules
 from journey_triggers.semantics.conditions import as_number
 
 
@@ -108,14 +109,16 @@ def run_pipeline(
 
 @contextlib.contextmanager
 def live_job(source: SourceSpec, sink: SinkSpec, config: JobConfig) -> Iterator[Any]:
-    """Submit the job to a minicluster, yield its client once it runs, cancel it after."""
+    """Submit the job to a minicluster, yield its client once it runs, cancel it after (unless
+    the test did)."""
     t_env = create_table_env(config)
     client = build_pipeline(t_env, source, sink, config).execute().get_job_client()
     try:
         wait_until_running(client)
         yield client
     finally:
-        client.cancel().result()
+        if not client.get_job_status().result().is_globally_terminal_state():
+            client.cancel().result()
 
 
 def kafka_sink(bootstrap: str, prefix: str) -> KafkaSinkSpec:
@@ -207,6 +210,29 @@ rules:
     output: {action: browse_nudge, channels: [email, sms]}
 """
 """One event rule, for the live policy tests: every page view is a candidate."""
+
+
+def browsing_job(tmp_path: Path, **overrides: Any) -> JobConfig:
+    """Return a live-test job of :data:`BROWSING_RULES`: parallelism 2, 1 s checkpoints and
+    idle timeout, unless ``overrides`` say otherwise."""
+    rules = tmp_path / "browsing-rules.yaml"
+    rules.write_text(BROWSING_RULES)
+    settings: dict[str, Any] = {
+        "parallelism": 2,
+        "checkpoint_interval_ms": 1_000,
+        "idle_timeout_ms": 1_000,
+        **overrides,
+    }
+    return JobConfig(rules=tuple(item.rule for item in load_rules([rules])), **settings)
+
+
+def create_job_topics(bootstrap: str, prefix: str, **partitions: int) -> None:
+    """Create ``<prefix>.events`` and the :func:`kafka_sink` topics, one partition each unless
+    ``partitions`` says otherwise (``events=2``; ``policy=1`` adds a control topic)."""
+    kinds = {"events": 1, "decisions": 1, "dlq": 1, "late": 1, "erasures": 1, **partitions}
+    broker.create_topics(bootstrap, {f"{prefix}.{kind}": n for kind, n in kinds.items()})
+
+
 LIVE_T0 = 1_800_000_000_000
 
 

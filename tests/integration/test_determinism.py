@@ -12,7 +12,8 @@ from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.semantics.lateness import split_late
 from tests.integration.conftest import run_on_file
 
-pytestmark = pytest.mark.integration
+# A soak variant: test_kafka_determinism holds parallelism 1 and 2 equal, with late data, in CI.
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 
 def test_parallelism_1_and_2_give_identical_decisions_with_late_data(tmp_path):

@@ -13,13 +13,11 @@ import time
 import pytest
 
 from jobs.specs import KafkaSourceSpec
-from journey_triggers import broker
-from journey_triggers.config import JobConfig
 from journey_triggers.kafka_io import consume_json, produce
-from journey_triggers.rules.loader import load_rules
 from tests.integration.conftest import (
-    BROWSING_RULES,
     LIVE_T0,
+    browsing_job,
+    create_job_topics,
     kafka_sink,
     live_job,
     page_view,
@@ -32,18 +30,8 @@ def test_an_event_behind_the_watermark_after_idleness_goes_to_the_late_topic(
     local_broker, no_leftover_processes, tmp_path
 ):
     bootstrap = local_broker.bootstrap_servers
-    broker.create_topics(
-        bootstrap,
-        {"i.events": 2, "i.decisions": 1, "i.dlq": 1, "i.late": 1, "i.erasures": 1},
-    )
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(BROWSING_RULES)
-    config = JobConfig(
-        parallelism=2,
-        checkpoint_interval_ms=1_000,
-        idle_timeout_ms=1_000,
-        rules=tuple(item.rule for item in load_rules([rules])),
-    )
+    create_job_topics(bootstrap, "i", events=2)
+    config = browsing_job(tmp_path)
 
     def send(partition: int, customer: str, minute: int) -> None:
         produce(

@@ -122,6 +122,8 @@ def _file_run(tmp_path: Path, source: FileSourceSpec, run: str, fault: InjectedF
     return read_json_lines(out / "decisions") + read_json_lines(out / "erasures")
 
 
+# A soak variant: the same fault through files. The Kafka test below runs in CI.
+@pytest.mark.soak
 def test_a_failure_mid_stream_loses_and_duplicates_no_decision(
     clean_run, no_leftover_processes, tmp_path
 ):

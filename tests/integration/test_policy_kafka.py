@@ -13,13 +13,11 @@ from typing import Any
 import pytest
 
 from jobs.specs import KafkaSourceSpec
-from journey_triggers import broker
-from journey_triggers.config import JobConfig
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.policy import parse_policy_text
-from journey_triggers.rules.loader import load_rules
 from tests.integration.conftest import (
-    BROWSING_RULES,
+    browsing_job,
+    create_job_topics,
     kafka_sink,
     live_job,
     page_view,
@@ -32,17 +30,12 @@ def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
     local_broker, no_leftover_processes, tmp_path
 ):
     bootstrap = local_broker.bootstrap_servers
-    topics = {"c.events": 1, "c.policy": 1, "c.decisions": 1, "c.dlq": 1, "c.late": 1}
-    broker.create_topics(bootstrap, {**topics, "c.erasures": 1})
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(BROWSING_RULES)
-    config = JobConfig(
+    create_job_topics(bootstrap, "c", policy=1)
+    config = browsing_job(
+        tmp_path,
         # Parallelism 2: a live job lost the last events before a pause there, until no idle
         # status went past the lateness checks (jvm_streams.never_idle).
         parallelism=2,
-        checkpoint_interval_ms=1_000,
-        idle_timeout_ms=1_000,
-        rules=tuple(item.rule for item in load_rules([rules])),
         policy=parse_policy_text("version: 1\n", source="start"),
         policy_topic=KafkaSourceSpec(bootstrap_servers=bootstrap, topic="c.policy"),
     )

@@ -34,7 +34,10 @@ def test_every_enabled_pack_rule_compiles_and_only_the_score_rule_waits():
     assert [r.id for r in pack if not r.enabled] == ["high_propensity_browse"]
 
 
-def test_whole_standard_pack_equals_reference_at_parallelism_1_and_2(tmp_path):
+# Parallelism 1 takes twice as long (one Python worker); test_kafka_determinism holds 1 and 2
+# equal in the CI run, and this variant runs with `make soak`.
+@pytest.mark.parametrize("parallelism", [2, pytest.param(1, marks=pytest.mark.soak)])
+def test_whole_standard_pack_equals_reference(tmp_path, parallelism):
     rules = enabled_pack_rules()
     assert len(rules) == 18, [r.id for r in rules]
     lines = [
@@ -53,15 +56,14 @@ def test_whole_standard_pack_equals_reference_at_parallelism_1_and_2(tmp_path):
         f"rules that never fired: {[r.id for r in rules if r.id not in fired]}"
     )
 
-    for parallelism in (1, 2):
-        config = JobConfig(parallelism=parallelism, out_of_orderness_ms=bound, rules=tuple(rules))
-        started = time.monotonic()
-        out = run_on_file(lines, tmp_path, config, f"p{parallelism}")
-        print(
-            f"parallelism {parallelism}: {len(lines)} events, {len(rules)} rules, "
-            f"{len(out['decisions'])} decisions in {time.monotonic() - started:.1f}s"
-        )
-        assert_same_decisions(out["decisions"], expected)
-        assert sorted(r["event_id"] for r in out["late_events"]) == sorted(
-            e.event_id for e in split.late
-        )
+    config = JobConfig(parallelism=parallelism, out_of_orderness_ms=bound, rules=tuple(rules))
+    started = time.monotonic()
+    out = run_on_file(lines, tmp_path, config, f"p{parallelism}")
+    print(
+        f"parallelism {parallelism}: {len(lines)} events, {len(rules)} rules, "
+        f"{len(out['decisions'])} decisions in {time.monotonic() - started:.1f}s"
+    )
+    assert_same_decisions(out["decisions"], expected)
+    assert sorted(r["event_id"] for r in out["late_events"]) == sorted(
+        e.event_id for e in split.late
+    )

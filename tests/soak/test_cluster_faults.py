@@ -34,7 +34,7 @@ from tests.cluster import Cluster
 from tests.integration.conftest import _alive, _descendants
 from tests.integration.test_policy import DATA, assert_decides_as_reference, reference
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 TOPICS = {"f.events": 4, "f.decisions": 2, "f.dlq": 1, "f.late": 1, "f.erasures": 1}
 

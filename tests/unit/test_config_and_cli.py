@@ -298,3 +298,22 @@ def test_a_policy_file_is_loaded_and_a_bad_one_named(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 4\ncaps:\n  - {max: 3, per: 24}\n")
     assert cli.main(["run", *files, "--policy", str(bad)]) == 2
+
+
+@pytest.mark.parametrize("command", ["run", "train", "generate", "explain", "demo"])
+def test_every_flag_of_a_command_is_in_the_readme(command):
+    """The README is the manual: each flag a command takes has a row or a mention there."""
+    import argparse
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {
+        flag
+        for action in commands.choices[command]._actions
+        for flag in action.option_strings
+        if flag.startswith("--") and flag != "--help"
+    }
+    assert flags
+    assert sorted(f for f in flags if f"`{f}" not in readme) == []
