@@ -17,11 +17,44 @@ from journey_triggers import broker
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class Cluster:
+class FlinkRest:
+    """Flink's REST API on a local port: a standalone cluster's, or a minicluster's given
+    ``rest.port``."""
+
+    def __init__(self, rest_port: int) -> None:
+        self.rest_port = rest_port
+
+    def rest(self, path: str) -> Any:
+        url = f"http://localhost:{self.rest_port}{path}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)
+
+    def operator_metric(self, job_id: str, metric: str, agg: str = "sum") -> float | None:
+        """Return the sum (or ``agg``: ``max``, ``min``) over all subtasks of the operator metric
+        ``metric`` (None: no such metric yet). Flink's REST API names it ``<operator>.<metric>``."""
+        from urllib.parse import quote
+
+        total = None
+        for vertex in self.rest(f"/jobs/{job_id}")["vertices"]:
+            path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+            ids = [m["id"] for m in self.rest(path) if m["id"].endswith(f".{metric}")]
+            query = f"{path}?get={quote(','.join(ids))}&agg={agg}"
+            for found in self.rest(query) if ids else []:
+                value = float(found[agg])
+                if total is None:
+                    total = value
+                elif agg == "sum":
+                    total += value
+                else:
+                    total = max(total, value) if agg == "max" else min(total, value)
+        return total
+
+
+class Cluster(FlinkRest):
     """One cluster's ports, state directory and ``deploy/cluster.sh`` commands."""
 
     def __init__(self, state: Path) -> None:
-        self.rest_port = broker.free_port()
+        super().__init__(broker.free_port())
         self.log_dir = state / "log"
         # Ten ports from a free one: the JobManager and each TaskManager take one.
         first = broker.free_port()
@@ -48,11 +81,6 @@ class Cluster:
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
-    def rest(self, path: str) -> Any:
-        url = f"http://localhost:{self.rest_port}{path}"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.load(response)
-
     def job(self) -> dict[str, Any]:
         """The job submitted last."""
         jobs = self.rest("/jobs/overview")["jobs"]
@@ -66,19 +94,6 @@ class Cluster:
             assert now != "FAILED", f"job {job_id} failed"
             assert time.monotonic() < deadline, f"job {job_id} is {now}, not {state}"
             time.sleep(0.5)
-
-    def operator_metric(self, job_id: str, metric: str) -> float | None:
-        """Return the sum over all subtasks of the operator metric ``metric`` (None: no such
-        metric yet). Flink's REST API names it ``<operator>.<metric>``."""
-        from urllib.parse import quote
-
-        total = None
-        for vertex in self.rest(f"/jobs/{job_id}")["vertices"]:
-            path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
-            ids = [m["id"] for m in self.rest(path) if m["id"].endswith(f".{metric}")]
-            for found in self.rest(f"{path}?get={quote(','.join(ids))}&agg=sum") if ids else []:
-                total = (total or 0.0) + float(found["sum"])
-        return total
 
     def _scrape(self) -> list[str]:
         """Return the text of every Prometheus endpoint of the cluster that answers."""
@@ -110,6 +125,15 @@ class Cluster:
             for value in sample.findall(text):
                 total = (total or 0.0) + float(value)
         return total
+
+    def prometheus_samples(self, metric: str) -> list[tuple[str, float]]:
+        """Return every sample of the Prometheus metric ``metric``: its labels, its value."""
+        sample = re.compile(rf"^{re.escape(metric)}(?:{{([^}}]*)}})? (\S+)$", re.M)
+        return [
+            (labels, float(value))
+            for text in self._scrape()
+            for labels, value in sample.findall(text)
+        ]
 
     def taskmanager_pids(self) -> set[int]:
         pattern = f"-Dlog.file={self.log_dir}/flink-.*-taskexecutor-"

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from jobs.specs import KafkaSourceSpec
+from journey_triggers import broker
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.policy import parse_policy_text
+from tests.cluster import FlinkRest
 from tests.integration.conftest import (
     browsing_job,
     create_job_topics,
@@ -30,6 +32,7 @@ def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
     local_broker, no_leftover_processes, tmp_path
 ):
     bootstrap = local_broker.bootstrap_servers
+    rest_port = broker.free_port()  # the minicluster's REST API, for the metrics
     create_job_topics(bootstrap, "c", policy=1)
     config = browsing_job(
         tmp_path,
@@ -38,9 +41,11 @@ def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
         parallelism=2,
         policy=parse_policy_text("version: 1\n", source="start"),
         policy_topic=KafkaSourceSpec(bootstrap_servers=bootstrap, topic="c.policy"),
+        flink_conf={"rest.port": str(rest_port)},
     )
     source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="c.events")
-    with live_job(source, kafka_sink(bootstrap, "c"), config):
+    started = time.time() * 1000
+    with live_job(source, kafka_sink(bootstrap, "c"), config) as client:
         # Version 1: sent. The later view moves event time past the first.
         produce(bootstrap, "c.events", [page_view("ann", 0), page_view("bob", 1)])
         first = consume_json(bootstrap, "c.decisions", expected=1, max_wait_s=180)
@@ -78,3 +83,37 @@ def test_a_policy_published_on_the_control_topic_applies_without_a_restart(
         # Everyone after the change, zed's views included, is decided by version 2.
         assert set(outcome.values()) == {("suppressed", "rule_disabled", 2)}, outcome
         assert {"bob", "cat"} <= outcome.keys()
+        _assert_rule_metrics(FlinkRest(rest_port), str(client.get_job_id()), bootstrap, started)
+
+
+def _assert_rule_metrics(rest: FlinkRest, job_id: str, bootstrap: str, started_ms: float) -> None:
+    """The per-rule counts, as Flink metrics, match the decisions written.
+
+    Each candidate is decided once (no feedback here, so no fallback decisions): candidates
+    (counted in the Python stage) = fired + suppressed (counted in the JVM after it). Python
+    metrics reach the JVM when a bundle ends, so the counts are polled.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        written = consume_json(bootstrap, "c.decisions", idle_timeout_s=1, max_wait_s=5)
+        sent = sum(d["status"] == "send" for d in written)
+        disabled = sum(d["reason"] == "rule_disabled" for d in written)
+        metrics = {
+            name: rest.operator_metric(job_id, f"rule.browsing.{name}")
+            for name in ("candidates", "fired", "reason.rule_disabled.suppressed")
+        }
+        if metrics == {
+            "candidates": sent + disabled,
+            "fired": sent,
+            "reason.rule_disabled.suppressed": disabled,
+        }:
+            break
+        assert time.monotonic() < deadline, (metrics, sent, disabled)
+        time.sleep(1)
+    assert sent >= 1 and disabled >= 2
+    # The latency histogram: wall-clock emit time minus trigger time. These events are dated in
+    # 2027, so their latencies are negative; the largest is the earliest trigger's.
+    earliest = min(d["trigger_time_ms"] for d in written)
+    largest = rest.operator_metric(job_id, "decision_latency_ms_max", agg="max")
+    assert largest is not None
+    assert started_ms - earliest <= largest <= time.time() * 1000 - earliest

@@ -61,6 +61,25 @@ def _counts(cluster: Cluster, job_id: str) -> tuple[float | None, ...]:
     return tuple(cluster.operator_metric(job_id, metric) for metric in METRICS)
 
 
+def _assert_rule_metrics(cluster: Cluster, emitted: int) -> None:
+    """The resumed job's per-rule counts and latency histogram, as Prometheus scrapes them.
+
+    Without a policy every trigger is a candidate and fired; none is suppressed.
+    """
+    for name in ("rule_candidates", "rule_fired"):
+        samples = cluster.prometheus_samples(f"{PROMETHEUS_PREFIX}{name}")
+        by_rule = {
+            labels: value for labels, value in samples if 'rule="cart_abandonment"' in labels
+        }
+        assert sum(by_rule.values()) == emitted, (name, samples)
+    assert cluster.prometheus_samples(f"{PROMETHEUS_PREFIX}rule_reason_suppressed") == []
+    latency = cluster.prometheus_samples(f"{PROMETHEUS_PREFIX}decision_latency_ms")
+    quantiles = {labels.split('quantile="')[1].split('"')[0] for labels, _ in latency}
+    assert {"0.5", "0.95", "0.99"} <= quantiles, latency
+    count = cluster.prometheus(f"{PROMETHEUS_PREFIX}decision_latency_ms_count")
+    assert count == emitted, count
+
+
 def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_decision(
     tmp_path, local_broker, no_leftover_processes
 ):
@@ -110,10 +129,13 @@ def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_de
         # And on the Prometheus reporter's endpoints of the cluster.
         scraped = tuple(cluster.prometheus(f"{PROMETHEUS_PREFIX}{m}") for m in METRICS)
         assert scraped == (2.0, 1.0), scraped
-        # Every metric the Grafana dashboard charts is one the cluster exports.
+        # Every metric the Grafana dashboard charts is one the cluster exports (suppression
+        # needs a policy, which this job has not: test_policy_kafka.py reads that count).
         charted = set(re.findall(r"flink_\w+", DASHBOARD.read_text()))
-        assert len(charted) >= 8
-        missing = charted - cluster.prometheus_names()
+        assert len(charted) >= 12
+        missing = (
+            charted - cluster.prometheus_names() - {f"{PROMETHEUS_PREFIX}rule_reason_suppressed"}
+        )
         assert not missing, f"charted but not exported: {sorted(missing)}"
 
         stopped = cluster.run("stop-with-savepoint", first_id)
@@ -131,6 +153,7 @@ def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_de
         decisions = consume_json(
             bootstrap, "decisions", expected=len(expected), idle_timeout_s=30, max_wait_s=180
         )
+        _assert_rule_metrics(cluster, len(decisions) - len(before))
         cluster.run("cancel", resumed_id)
         cluster.wait_for_state(resumed_id, "CANCELED")
         listing = cluster.run("list")
