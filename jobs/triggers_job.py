@@ -109,10 +109,11 @@ def create_table_env(config: JobConfig) -> StreamTableEnvironment:
         "table.exec.state.ttl": f"{config.state_ttl_ms} ms",
         **config.flink_conf,
     }
-    # The project's Java operators (jobs.jvm_streams.never_idle), shipped with the job.
-    settings["pipeline.jars"] = ";".join(
-        jar for jar in (config.flink_conf.get("pipeline.jars"), jar_uri()) if jar
-    )
+    # The project's Java operators (jobs.jvm_streams), shipped with the job, added to the jars
+    # `flink run -py` already ships (flink-python's, which the cluster needs for the Python
+    # operators: without it the JobManager cannot load them).
+    jars = [*_context_jars(), config.flink_conf.get("pipeline.jars"), jar_uri()]
+    settings["pipeline.jars"] = ";".join(dict.fromkeys(jar for jar in jars if jar))
     flink_conf = Configuration()
     for key, value in settings.items():
         flink_conf.set_string(key, value)
@@ -122,6 +123,18 @@ def create_table_env(config: JobConfig) -> StreamTableEnvironment:
     for key, value in settings.items():
         conf.set(key, value)
     return env
+
+
+def _context_jars() -> list[str]:
+    """Return the ``pipeline.jars`` of the environment the job runs in (set by ``flink run``)."""
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    context = jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment
+    jars = context.getExecutionEnvironment().getConfiguration().getOptional(
+        jvm.org.apache.flink.configuration.PipelineOptions.JARS
+    )
+    return [str(jar) for jar in jars.get()] if jars.isPresent() else []
 
 
 def is_bounded(source: SourceSpec) -> bool:

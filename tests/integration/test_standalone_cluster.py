@@ -2,14 +2,18 @@
 
 ``deploy/cluster.sh`` starts the cluster; the job is submitted with ``flink run -py``, listed,
 stopped with a savepoint in the middle of its input, resumed from that savepoint, and
-cancelled. Its decisions, read committed from Kafka, must be the reference engine's over the
-whole input: none missing, none twice, across the stop.
+cancelled; while it runs resumed, its TaskManager is killed (``kill -9``) and a fresh one joins.
+Its decisions, read committed from Kafka, must be the reference engine's over the whole input:
+none missing, none twice, across the stop and the recovery.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -61,23 +65,37 @@ def _counts(cluster: Cluster, job_id: str) -> tuple[float | None, ...]:
     return tuple(cluster.operator_metric(job_id, metric) for metric in METRICS)
 
 
-def _assert_rule_metrics(cluster: Cluster, emitted: int) -> None:
-    """The resumed job's per-rule counts and latency histogram, as Prometheus scrapes them.
+def _assert_rule_metrics(cluster: Cluster, bootstrap: str) -> None:
+    """The per-rule counts and the latency histogram, as Prometheus scrapes them, once the
+    decisions of the input so far are all committed (nothing more is emitted then).
 
     Without a policy every trigger is a candidate and fired; none is suppressed.
     """
-    for name in ("rule_candidates", "rule_fired"):
-        samples = cluster.prometheus_samples(f"{PROMETHEUS_PREFIX}{name}")
-        by_rule = {
-            labels: value for labels, value in samples if 'rule="cart_abandonment"' in labels
-        }
-        assert sum(by_rule.values()) == emitted, (name, samples)
+
+    def counts() -> tuple[float, ...]:
+        found = []
+        for name in ("rule_candidates", "rule_fired", "decision_latency_ms_count"):
+            samples = cluster.prometheus_samples(f"{PROMETHEUS_PREFIX}{name}")
+            found.append(
+                sum(
+                    v
+                    for labels, v in samples
+                    if "cart_abandonment" in labels or not name.startswith("rule_")
+                )
+            )
+        return tuple(found)
+
+    deadline = time.monotonic() + 60
+    while True:
+        committed = len(consume_json(bootstrap, "decisions", idle_timeout_s=2))
+        if counts() == (committed,) * 3:
+            break
+        assert time.monotonic() < deadline, (counts(), committed)
+        time.sleep(1)
     assert cluster.prometheus_samples(f"{PROMETHEUS_PREFIX}rule_reason_suppressed") == []
     latency = cluster.prometheus_samples(f"{PROMETHEUS_PREFIX}decision_latency_ms")
     quantiles = {labels.split('quantile="')[1].split('"')[0] for labels, _ in latency}
     assert {"0.5", "0.95", "0.99"} <= quantiles, latency
-    count = cluster.prometheus(f"{PROMETHEUS_PREFIX}decision_latency_ms_count")
-    assert count == emitted, count
 
 
 def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_decision(
@@ -138,6 +156,9 @@ def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_de
         )
         assert not missing, f"charted but not exported: {sorted(missing)}"
 
+        # The first half is decided: the per-rule counts equal what was committed.
+        _assert_rule_metrics(cluster, bootstrap)
+
         stopped = cluster.run("stop-with-savepoint", first_id)
         savepoint = savepoint_path(stopped)
         cluster.wait_for_state(first_id, "FINISHED")
@@ -145,15 +166,34 @@ def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_de
         print(f"stopped with {len(before)} decisions committed; savepoint {savepoint}")
         assert 0 < len(before) < len(expected), "the stop was not in the middle of the input"
 
-        # What arrives while the job is stopped is read after the resume.
-        produce(bootstrap, "events", records[half:])
-        produce(bootstrap, "events", clocks, partition_of=lambda index, _key: index)
+        # What arrives while the job is stopped is read after the resume; the rest arrives while
+        # it runs, and the TaskManager is killed (kill -9) mid-stream. A fresh one joins, as a
+        # supervisor would start one, and Flink recovers from the latest checkpoint.
+        three_quarters = (half + len(records)) // 2
+        produce(bootstrap, "events", records[half:three_quarters])
         resumed_id = submitted_job_id(cluster.run("resume", savepoint, *flags))
         cluster.wait_for_state(resumed_id, "RUNNING")
-        decisions = consume_json(
-            bootstrap, "decisions", expected=len(expected), idle_timeout_s=30, max_wait_s=180
+        rest = records[three_quarters:]
+        producer = threading.Thread(
+            target=produce, args=(bootstrap, "events", rest), kwargs={"rate": len(rest) / 10}
         )
-        _assert_rule_metrics(cluster, len(decisions) - len(before))
+        producer.start()
+        deadline = time.monotonic() + 120
+        while len(consume_json(bootstrap, "decisions", idle_timeout_s=1)) <= len(before):
+            assert time.monotonic() < deadline, "the resumed job committed no decision"
+        (taskmanager,) = cluster.taskmanager_pids()
+        os.kill(taskmanager, signal.SIGKILL)
+        killed_at = time.monotonic()
+        cluster.run("add-taskmanager")
+        producer.join()
+        produce(bootstrap, "events", clocks, partition_of=lambda index, _key: index)
+        decisions = consume_json(
+            bootstrap, "decisions", expected=len(expected), idle_timeout_s=30, max_wait_s=240
+        )
+        failures = cluster.rest(f"/jobs/{resumed_id}/exceptions")["exceptionHistory"]["entries"]
+        assert failures, "the resumed job never failed: the TaskManager was not killed"
+        print(f"after the kill: {len(failures)} failure(s), all {len(decisions)} decisions")
+        print(f"decided {time.monotonic() - killed_at:.0f} s after the kill")
         cluster.run("cancel", resumed_id)
         cluster.wait_for_state(resumed_id, "CANCELED")
         listing = cluster.run("list")
