@@ -131,8 +131,10 @@ def _context_jars() -> list[str]:
 
     jvm = get_gateway().jvm
     context = jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment
-    jars = context.getExecutionEnvironment().getConfiguration().getOptional(
-        jvm.org.apache.flink.configuration.PipelineOptions.JARS
+    jars = (
+        context.getExecutionEnvironment()
+        .getConfiguration()
+        .getOptional(jvm.org.apache.flink.configuration.PipelineOptions.JARS)
     )
     return [str(jar) for jar in jars.get()] if jars.isPresent() else []
 

@@ -194,7 +194,7 @@ def _cmd_test_rules(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from jobs.compile import RuleCompileError, compile_rules
+    from jobs.compile import RuleCompileError, compile_rules, decisions_query
     from journey_triggers.config import JobConfig
     from journey_triggers.rules.loader import RuleFileError, load_rules
 
@@ -226,11 +226,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
         config = JobConfig(rules=(item.rule,), model_path=args.model)
         t_env = create_table_env(config)
-        statements = build_pipeline(
-            t_env, FileSourceSpec("/dev/null"), FileSinkSpec("/tmp/jt-explain"), config
-        )
+        build_pipeline(t_env, FileSourceSpec("/dev/null"), FileSinkSpec("/tmp/jt-explain"), config)
+        # The rule's own operators: the job's statements start after its decisions pass through
+        # the JVM's metrics operator (a DataStream step), so their plan would not show them.
+        decisions = t_env.sql_query(decisions_query([item.rule], model_version=model_version))
         print()
-        print(statements.explain())
+        print(decisions.explain())
     return 0
 
 
