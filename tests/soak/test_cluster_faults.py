@@ -73,6 +73,31 @@ def _history(bootstrap: str) -> list[dict[str, Any]]:
     return reference(events)
 
 
+PROMETHEUS_PREFIX = "flink_taskmanager_job_task_operator_"
+
+
+def _assert_policy_metrics_exported(cluster: Cluster) -> None:
+    """A policy job's per-rule metrics are on the cluster's Prometheus endpoints: candidates
+    (counted in the Python stage), fired and suppressed by reason (in the JVM after it)."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = {
+            name: cluster.prometheus_samples(f"{PROMETHEUS_PREFIX}{name}")
+            for name in ("rule_candidates", "rule_fired", "rule_reason_suppressed")
+        }
+        if all(found.values()):
+            break
+        assert time.monotonic() < deadline, {k: len(v) for k, v in found.items()}
+        time.sleep(1)
+    reasons = {
+        labels.split('reason="')[1].split('"')[0] for labels, _ in found["rule_reason_suppressed"]
+    }
+    print(f"suppression reasons exported: {sorted(reasons)}")
+    # Python metrics reach the JVM when a bundle ends, so the counts are not compared here
+    # (test_policy_kafka.py compares them exactly, once the job is quiet).
+    assert all(value > 0 for _, value in found["rule_candidates"] + found["rule_fired"])
+
+
 def _run_with_fault(
     cluster: Cluster, bootstrap: str, inject: Callable[[], str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -105,6 +130,7 @@ def _run_with_fault(
             assert time.monotonic() < deadline, "no decision was committed"
             committed += len(reader.poll(max_wait_ms=200))
     assert committed < decisions, "the job was done before the fault: it proves nothing"
+    _assert_policy_metrics_exported(cluster)
     what = inject()
     injected = time.monotonic()
     print(f"{what} after {committed} of {decisions} decisions were committed")
