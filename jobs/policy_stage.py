@@ -295,11 +295,13 @@ def apply_policy_stage(
     control: tuple[Table, str] | None = None,
     idle_timeout_ms: int = 30_000,
     fault: InjectedFault | None = None,
+    name: str = "decision-policy",
 ) -> tuple[Table, Table, Table | None]:
     """Return the decisions, the erasure confirmations and the rejected control messages.
 
     ``control`` is the control topic's table (line, src, src_partition, src_offset,
-    published_ms) and the topic's name.
+    published_ms) and the topic's name. ``name`` is the stage's operator name and uid (a
+    backtest runs one stage per variant).
     """
     from pyflink.table.expressions import col
 
@@ -325,6 +327,6 @@ def apply_policy_stage(
         broadcast = published.broadcast(_versions_descriptor())
         decided = keyed.connect(broadcast).process(function, output_type=output)
         rejected = t_env.from_data_stream(decided.get_side_output(rejects))
-    decided.name("decision-policy").uid("decision-policy")
+    decided.name(name).uid(name)
     erased = t_env.from_data_stream(decided.get_side_output(erasures))
     return t_env.from_data_stream(decided), erased, rejected

@@ -22,11 +22,59 @@ class KafkaSourceSpec:
     """Stop at the end offsets the topic has when the job starts (replay, demo, tests)."""
     properties: dict[str, str] = field(default_factory=dict)
     """Extra Kafka client properties (``security.protocol``, ``sasl.*``, ``ssl.*``, ...)."""
+    start_offsets: tuple[tuple[int, int], ...] = ()
+    """``(partition, offset)`` to start each partition at (``journey-triggers replay`` finds them
+    by time); overrides ``start``. Every partition of the topic must be listed."""
+    stop_offsets: tuple[tuple[int, int], ...] = ()
+    """``(partition, offset)`` to stop each partition before (exclusive); makes the read bounded
+    at these offsets instead of the end offsets at start."""
 
     def __post_init__(self) -> None:
         if self.start not in START_MODES and not self.start.isdigit():
             msg = f"--start must be one of {', '.join(START_MODES)} or epoch ms, got {self.start!r}"
             raise ConfigError(msg)
+        for name, offsets in (("start", self.start_offsets), ("stop", self.stop_offsets)):
+            partitions = [partition for partition, _ in offsets]
+            if len(set(partitions)) != len(partitions):
+                msg = f"--{name}-offsets names a partition twice: {format_offsets(offsets)}"
+                raise ConfigError(msg)
+            if any(partition < 0 or offset < 0 for partition, offset in offsets):
+                msg = f"--{name}-offsets must be >= 0: {format_offsets(offsets)}"
+                raise ConfigError(msg)
+        if self.stop_offsets and self.start_offsets:
+            start = dict(self.start_offsets)
+            if set(start) != {partition for partition, _ in self.stop_offsets}:
+                msg = (
+                    "--start-offsets and --stop-offsets must name the same partitions, got "
+                    f"{format_offsets(self.start_offsets)} and {format_offsets(self.stop_offsets)}"
+                )
+                raise ConfigError(msg)
+            behind = [p for p, stop in self.stop_offsets if stop < start[p]]
+            if behind:
+                msg = f"--stop-offsets before --start-offsets on partitions {behind}"
+                raise ConfigError(msg)
+
+    @property
+    def is_bounded(self) -> bool:
+        """Return whether the read stops (at the end offsets at start, or at ``stop_offsets``)."""
+        return self.bounded or bool(self.stop_offsets)
+
+
+def parse_offsets(text: str, flag: str) -> tuple[tuple[int, int], ...]:
+    """Parse ``0:42,1:300`` (partition:offset pairs) as given to ``--start-offsets``."""
+    pairs = []
+    for item in text.split(","):
+        partition, sep, offset = item.strip().partition(":")
+        if not sep or not partition.strip().isdigit() or not offset.strip().isdigit():
+            msg = f"{flag} takes PARTITION:OFFSET[,PARTITION:OFFSET...], got {text!r}"
+            raise ConfigError(msg)
+        pairs.append((int(partition), int(offset)))
+    return tuple(pairs)
+
+
+def format_offsets(offsets: tuple[tuple[int, int], ...]) -> str:
+    """Return ``offsets`` as ``--start-offsets`` takes them: ``0:42,1:300``."""
+    return ",".join(f"{partition}:{offset}" for partition, offset in offsets)
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,12 @@ def _kafka_properties(properties: dict[str, str], bootstrap: str) -> str:
 
 
 def _kafka_options(spec: KafkaSourceSpec) -> str:
-    if spec.start.isdigit():
+    if spec.start_offsets:
+        startup = (
+            "'scan.startup.mode' = 'specific-offsets', "
+            f"'scan.startup.specific-offsets' = {quote(_flink_offsets(spec.start_offsets))}"
+        )
+    elif spec.start.isdigit():
         startup = (
             f"'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '{spec.start}'"
         )
@@ -180,6 +185,11 @@ def _kafka_options(spec: KafkaSourceSpec) -> str:
         if spec.start == "group":
             startup += ", 'properties.auto.offset.reset' = 'earliest'"
     bounded = ", 'scan.bounded.mode' = 'latest-offset'" if spec.bounded else ""
+    if spec.stop_offsets:
+        bounded = (
+            ", 'scan.bounded.mode' = 'specific-offsets', "
+            f"'scan.bounded.specific-offsets' = {quote(_flink_offsets(spec.stop_offsets))}"
+        )
     return (
         f"'connector' = 'kafka', 'topic' = {quote(spec.topic)},\n"
         f"  'properties.bootstrap.servers' = {quote(spec.bootstrap_servers)},\n"
@@ -187,6 +197,11 @@ def _kafka_options(spec: KafkaSourceSpec) -> str:
         f"  {startup}{bounded},\n"
         f"  'format' = 'raw'{_kafka_properties(spec.properties, spec.bootstrap_servers)}"
     )
+
+
+def _flink_offsets(offsets: tuple[tuple[int, int], ...]) -> str:
+    """Return offsets in the Kafka connector's form: ``partition:0,offset:42;partition:1,...``."""
+    return ";".join(f"partition:{partition},offset:{offset}" for partition, offset in offsets)
 
 
 _KAFKA_POSITION = (

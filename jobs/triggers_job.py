@@ -49,6 +49,8 @@ from jobs.specs import (
     KafkaSourceSpec,
     SinkSpec,
     SourceSpec,
+    format_offsets,
+    parse_offsets,
 )
 from journey_triggers.config import EXECUTION_MODES, SCORING_UDFS, UNKNOWN_EVENT_TYPES, JobConfig
 from journey_triggers.durations import parse_duration_ms
@@ -142,7 +144,7 @@ def _context_jars() -> list[str]:
 def is_bounded(source: SourceSpec) -> bool:
     """Return whether the job reads its events to an end (a file, or ``--bounded``)."""
     return isinstance(source, FileSourceSpec) or (
-        isinstance(source, KafkaSourceSpec) and source.bounded
+        isinstance(source, KafkaSourceSpec) and source.is_bounded
     )
 
 
@@ -157,13 +159,14 @@ def register_events(t_env: StreamTableEnvironment, source: SourceSpec, config: J
         t_env.execute_sql(statement)
 
 
-def build_pipeline(
-    t_env: StreamTableEnvironment,
-    source: SourceSpec,
-    sink: SinkSpec,
-    config: JobConfig,
-) -> StatementSet:
-    """Register the job's tables on ``t_env`` and return its statements, ready to execute."""
+def register_inputs(
+    t_env: StreamTableEnvironment, source: SourceSpec, config: JobConfig
+) -> str | None:
+    """Register the events and everything the rules read; return the model's version, if any.
+
+    The source, its views up to the profile, the catalog's versions and the scoring function:
+    what the job and a backtest's variants share.
+    """
     if is_bounded(source):
         # A bounded input is complete, so no partition needs skipping, and idleness would do
         # harm: the SQL watermark assigner of a file source counts idleness in processing time,
@@ -171,12 +174,7 @@ def build_pipeline(
         # watermark then jumped past candidates still on their way (see README, Idleness).
         t_env.get_config().set("table.exec.source.idle-timeout", "0 ms")
     register_events(t_env, source, config)
-    statements = [
-        sql.events_context_view(),
-        sql.profile_view(),
-        *sql.sink_ddls(sink, profiles=config.profile_snapshots, policy=config.policy is not None),
-    ]
-    for statement in statements:
+    for statement in (sql.events_context_view(), sql.profile_view()):
         t_env.execute_sql(statement)
     if config.catalog is not None:
         from jobs.catalog_stage import register_catalog_source
@@ -186,11 +184,6 @@ def build_pipeline(
         whole_file = isinstance(config.catalog, FileCatalogSpec)
         register_catalog_source(t_env, config.out_of_orderness_ms, idle_ms, whole_file)
         t_env.execute_sql(sql.catalog_versions_view())
-    statement_set = t_env.create_statement_set()
-    late = t_env.sql_query(sql.late_query(config))
-    statement_set.add_insert(sql.LATE_SINK, counted(t_env, late, LATE_METRIC))
-    if config.profile_snapshots:
-        statement_set.add_insert_sql(sql.profiles_insert())
     model_version = None
     if config.model_path is not None:
         from udfs.model import read_model
@@ -200,6 +193,26 @@ def build_pipeline(
         make = pandas_propensity if config.scoring_udf == "pandas" else row_propensity
         t_env.create_temporary_function(PROPENSITY_FUNCTION, make(content))
         model_version = model.version
+    return model_version
+
+
+def build_pipeline(
+    t_env: StreamTableEnvironment,
+    source: SourceSpec,
+    sink: SinkSpec,
+    config: JobConfig,
+) -> StatementSet:
+    """Register the job's tables on ``t_env`` and return its statements, ready to execute."""
+    model_version = register_inputs(t_env, source, config)
+    for statement in sql.sink_ddls(
+        sink, profiles=config.profile_snapshots, policy=config.policy is not None
+    ):
+        t_env.execute_sql(statement)
+    statement_set = t_env.create_statement_set()
+    late = t_env.sql_query(sql.late_query(config))
+    statement_set.add_insert(sql.LATE_SINK, counted(t_env, late, LATE_METRIC))
+    if config.profile_snapshots:
+        statement_set.add_insert_sql(sql.profiles_insert())
     rules = config.active_rules()
     catalog = config.catalog is not None
     if config.policy is None:
@@ -273,34 +286,28 @@ def _key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:
     return result
 
 
-def add_job_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the job's flags to ``parser`` (shared by ``python -m`` and ``journey-triggers run``)."""
+JOB_FLAG_MODES = ("run", "replay", "backtest")
+
+
+def add_job_arguments(parser: argparse.ArgumentParser, mode: str = "run") -> None:
+    """Add the job's flags to ``parser`` (shared by ``python -m`` and ``journey-triggers run``).
+
+    ``mode`` ``replay`` leaves out the input's position (the replay finds it by time) and
+    ``--detached``, and writes to ``*.replay`` topics by default, under a consumer group and
+    transactional ids of its own, so a replay never touches the live job's offsets, output or
+    producers. ``backtest`` also leaves out the rules, the policy and the Kafka outputs (its
+    variants name their own).
+    """
+    if mode not in JOB_FLAG_MODES:
+        raise ValueError(mode)
     defaults = JobConfig()
+    suffix = "" if mode == "run" else f".{mode}"
+    name = JOB_NAME if mode == "run" else f"{JOB_NAME}-{mode}"
     io = parser.add_argument_group("input and output")
     io.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, e.g. localhost:9092")
-    io.add_argument("--input-topic", default="events", help="topic of raw events (default: events)")
-    io.add_argument(
-        "--group-id", default="journey-triggers", help="consumer group (default: journey-triggers)"
-    )
-    io.add_argument(
-        "--start",
-        default="earliest",
-        help=f"where to start reading: {', '.join(START_MODES)} or epoch ms (default: earliest)",
-    )
-    io.add_argument(
-        "--bounded",
-        action="store_true",
-        help="stop at the end offsets the input topic has at start, then fire what is pending",
-    )
-    io.add_argument("--decisions-topic", default="decisions", help="default: decisions")
-    io.add_argument("--dead-letter-topic", default="events.dlq", help="default: events.dlq")
-    io.add_argument("--late-topic", default="events.late", help="default: events.late")
-    io.add_argument(
-        "--transactional-id-prefix",
-        default="journey-triggers",
-        help="prefix of the exactly-once sink's Kafka transactional ids "
-        "(default: journey-triggers)",
-    )
+    io.add_argument("--group-id", default=name, help=f"consumer group (default: {name})")
+    if mode == "run":
+        _add_position_arguments(io)
     io.add_argument(
         "--kafka-property",
         action="append",
@@ -309,34 +316,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra Kafka client property for sources and sinks (repeatable), "
         "e.g. security.protocol=SASL_SSL",
     )
-    io.add_argument("--profile-topic", default="profiles", help="default: profiles")
-    io.add_argument(
-        "--policy-topic",
-        metavar="TOPIC",
-        help="control topic of policy versions (YAML or JSON documents) at --bootstrap-servers: "
-        "applied live, from their effective_from (default: when published); invalid ones are "
-        "dead-lettered. Starts from --policy, or the default policy",
-    )
-    io.add_argument(
-        "--erasure-topic",
-        default="erasures",
-        help="erasure confirmations, with --policy (default: erasures)",
-    )
-    io.add_argument(
-        "--profile-snapshots",
-        action="store_true",
-        help="also write the customer's profile as of every event to the profile topic "
-        "(or <output-dir>/profiles): for debugging, one record per event",
-    )
-    io.add_argument("--input-file", help="read events from this JSON-lines file instead of Kafka")
-    io.add_argument(
-        "--output-dir", help="write decisions, dead letters and late events here instead of Kafka"
-    )
-    io.add_argument(
-        "--discard-output",
-        action="store_true",
-        help="compute everything but write nothing (Flink's blackhole sink): for benchmarks",
-    )
+    if mode != "backtest":
+        _add_output_arguments(io, suffix, name)
     timing = parser.add_argument_group("event time and execution")
     timing.add_argument(
         "--out-of-orderness",
@@ -375,14 +356,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="a partition silent this long stops holding back event time; 0ms disables "
         "(default: 30s)",
     )
-    io.add_argument(
-        "--rules",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="rule file or directory of *.yaml rule files (repeatable); without it the "
-        "built-in cart-abandonment rule runs",
-    )
+    if mode != "backtest":
+        _add_logic_arguments(io)
     io.add_argument(
         "--model",
         metavar="PATH",
@@ -401,13 +376,6 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TOPIC",
         help="read the product catalog from this Kafka topic (compacted, keyed by product id) "
         "at --bootstrap-servers instead",
-    )
-    io.add_argument(
-        "--policy",
-        metavar="FILE",
-        help="decision policy (YAML): caps, cooldowns, priority, quiet hours, consent, channels "
-        "and fallback, experiments. Without it, every detected trigger is written with status "
-        "'fired' and nothing is decided",
     )
     io.add_argument(
         "--scoring-udf",
@@ -458,10 +426,108 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="extra Flink configuration (repeatable), e.g. state.backend.type=rocksdb",
     )
+    if mode != "run":
+        return
     timing.add_argument(
         "--detached",
         action="store_true",
         help="submit and return without waiting for the job to finish (cluster use)",
+    )
+
+
+def _add_position_arguments(io: argparse._ArgumentGroup) -> None:
+    """Add the input topic and where the job starts and stops reading it (``run`` only)."""
+    io.add_argument("--input-topic", default="events", help="topic of raw events (default: events)")
+    io.add_argument(
+        "--start",
+        default="earliest",
+        help=f"where to start reading: {', '.join(START_MODES)} or epoch ms (default: earliest)",
+    )
+    io.add_argument(
+        "--bounded",
+        action="store_true",
+        help="stop at the end offsets the input topic has at start, then fire what is pending",
+    )
+    io.add_argument(
+        "--start-offsets",
+        metavar="P:O,...",
+        help="start each partition at this offset, e.g. 0:42,1:300 (every partition; overrides "
+        "--start). `journey-triggers replay --dry-run` prints them for a time range",
+    )
+    io.add_argument(
+        "--stop-offsets",
+        metavar="P:O,...",
+        help="stop each partition before this offset, then fire what is pending (a bounded read "
+        "that ends there instead of at the end offsets at start)",
+    )
+    io.add_argument("--input-file", help="read events from this JSON-lines file instead of Kafka")
+
+
+def _add_output_arguments(io: argparse._ArgumentGroup, suffix: str, name: str) -> None:
+    """Add where decisions, dead letters, late events, profiles and erasures go."""
+    io.add_argument(
+        "--decisions-topic", default=f"decisions{suffix}", help=f"default: decisions{suffix}"
+    )
+    io.add_argument(
+        "--dead-letter-topic",
+        default=f"events.dlq{suffix}",
+        help=f"default: events.dlq{suffix}",
+    )
+    io.add_argument(
+        "--late-topic", default=f"events.late{suffix}", help=f"default: events.late{suffix}"
+    )
+    io.add_argument(
+        "--transactional-id-prefix",
+        default=name,
+        help=f"prefix of the exactly-once sink's Kafka transactional ids (default: {name})",
+    )
+    io.add_argument(
+        "--profile-topic", default=f"profiles{suffix}", help=f"default: profiles{suffix}"
+    )
+    io.add_argument(
+        "--erasure-topic",
+        default=f"erasures{suffix}",
+        help=f"erasure confirmations, with --policy (default: erasures{suffix})",
+    )
+    io.add_argument(
+        "--profile-snapshots",
+        action="store_true",
+        help="also write the customer's profile as of every event to the profile topic "
+        "(or <output-dir>/profiles): for debugging, one record per event",
+    )
+    io.add_argument(
+        "--output-dir", help="write decisions, dead letters and late events here instead of Kafka"
+    )
+    io.add_argument(
+        "--discard-output",
+        action="store_true",
+        help="compute everything but write nothing (Flink's blackhole sink): for benchmarks",
+    )
+
+
+def _add_logic_arguments(io: argparse._ArgumentGroup) -> None:
+    """Add the rules and the decision policy (a backtest's variants name their own)."""
+    io.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="rule file or directory of *.yaml rule files (repeatable); without it the "
+        "built-in cart-abandonment rule runs",
+    )
+    io.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="decision policy (YAML): caps, cooldowns, priority, quiet hours, consent, channels "
+        "and fallback, experiments. Without it, every detected trigger is written with status "
+        "'fired' and nothing is decided",
+    )
+    io.add_argument(
+        "--policy-topic",
+        metavar="TOPIC",
+        help="control topic of policy versions (YAML or JSON documents) at --bootstrap-servers: "
+        "applied live, from their effective_from (default: when published); invalid ones are "
+        "dead-lettered. Starts from --policy, or the default policy",
     )
 
 
@@ -529,7 +595,15 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         flink_conf=_key_values(args.flink_conf, "--flink-conf"),
     )
     kafka_properties = _key_values(args.kafka_property, "--kafka-property")
-    config = replace(config, catalog=_catalog(args, kafka_properties))
+    start_offsets = (
+        parse_offsets(args.start_offsets, "--start-offsets") if args.start_offsets else ()
+    )
+    stop_offsets = parse_offsets(args.stop_offsets, "--stop-offsets") if args.stop_offsets else ()
+    if (start_offsets or stop_offsets) and args.input_file:
+        msg = "--start-offsets and --stop-offsets are for a Kafka input, not --input-file"
+        raise ConfigError(msg)
+    bounded = bool(args.bounded or stop_offsets)
+    config = replace(config, catalog=_catalog(args, kafka_properties, bounded=bounded))
     if args.policy or args.policy_topic:
         from journey_triggers.policy import DEFAULT_POLICY, load_policy
 
@@ -543,7 +617,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             bootstrap_servers=args.bootstrap_servers,
             topic=args.policy_topic,
             group_id=f"{args.group_id}-policy",
-            bounded=bool(args.bounded),
+            bounded=bounded,
             properties=kafka_properties,
         )
         config = replace(config, policy_topic=control)
@@ -558,6 +632,8 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             start=args.start,
             bounded=args.bounded,
             properties=kafka_properties,
+            start_offsets=start_offsets,
+            stop_offsets=stop_offsets,
         )
     else:
         msg = "give --bootstrap-servers (Kafka) or --input-file"
@@ -584,9 +660,11 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
     return source, sink, config
 
 
-def _catalog(args: argparse.Namespace, properties: dict[str, str]) -> CatalogSpec | None:
+def _catalog(
+    args: argparse.Namespace, properties: dict[str, str], *, bounded: bool
+) -> CatalogSpec | None:
     """Return the catalog the flags name, if any; a bounded job reads it once."""
-    bounded = bool(args.input_file) or args.bounded
+    bounded = bool(args.input_file) or bounded
     if args.catalog_file and args.catalog_topic:
         msg = "give --catalog-file or --catalog-topic, not both"
         raise ConfigError(msg)
@@ -623,6 +701,111 @@ def run(args: argparse.Namespace) -> None:
         result.wait()
         # One parseable line for scripts (the benchmark reads it): planning, submission, run.
         print(f"journey-triggers: job ran in {time.monotonic() - started:.3f}s", file=sys.stderr)
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the flags that choose what a replay (or a backtest from Kafka) reads."""
+    from journey_triggers.replay import LOOKUPS
+
+    history = parser.add_argument_group("history")
+    history.add_argument("--topic", default="events", help="topic of raw events (default: events)")
+    history.add_argument(
+        "--from",
+        dest="from_time",
+        default="earliest",
+        metavar="TIME",
+        help="first record time: earliest, epoch ms or ISO-8601 (2027-01-01T08:00:00Z; UTC "
+        "without a zone), a Kafka record timestamp (default: earliest)",
+    )
+    history.add_argument(
+        "--to",
+        dest="to_time",
+        default="latest",
+        metavar="TIME",
+        help="end of the range, left out: latest (the end offsets now), epoch ms or ISO-8601 "
+        "(default: latest)",
+    )
+    history.add_argument(
+        "--offsets-lookup",
+        choices=LOOKUPS,
+        default="broker",
+        help="broker: Kafka's offsets-for-times, each answer checked against the records "
+        "around it; scan: read the records' timestamps, for brokers without a time index "
+        "such as the local tansu broker (default: broker)",
+    )
+    history.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the offsets the range comes to, and the `run` flags that replay them "
+        "(on a cluster, say), without running the job",
+    )
+    history.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (a summary line at the end)"
+    )
+
+
+def plan_from_args(args: argparse.Namespace) -> Any:
+    """Return the :class:`journey_triggers.replay.ReplayPlan` that a replay's flags give."""
+    from journey_triggers.replay import client_config, parse_bound, plan_replay
+
+    if not args.bootstrap_servers:
+        msg = "a replay reads Kafka: give --bootstrap-servers"
+        raise ConfigError(msg)
+    from_ms = parse_bound(args.from_time, "--from", "earliest")
+    to_ms = parse_bound(args.to_time, "--to", "latest")
+    client = client_config(_key_values(args.kafka_property, "--kafka-property"))
+    return plan_replay(
+        args.bootstrap_servers,
+        args.topic,
+        from_ms,
+        to_ms,
+        lookup=args.offsets_lookup,
+        client=client,
+    )
+
+
+def replay(args: argparse.Namespace) -> None:
+    """Replay a time range of a topic (``journey-triggers replay``): plan, run, show progress."""
+    from journey_triggers import broker
+    from journey_triggers.flink_rest import FlinkRest
+    from journey_triggers.replay import Progress, source_records, watch
+
+    plan = plan_from_args(args)
+    print(plan.describe(), file=sys.stderr)
+    offsets = {
+        "input_topic": args.topic,
+        "start": "earliest",
+        "bounded": False,
+        "input_file": None,
+        "start_offsets": format_offsets(plan.start_offsets),
+        "stop_offsets": format_offsets(plan.stop_offsets),
+    }
+    if args.dry_run:
+        print(
+            f"--input-topic {args.topic} --start-offsets {offsets['start_offsets']} "
+            f"--stop-offsets {offsets['stop_offsets']}"
+        )
+        return
+    if plan.estimated_events == 0:
+        print("replay: no records in the range; nothing to do", file=sys.stderr)
+        return
+    for key, value in offsets.items():
+        setattr(args, key, value)
+    source, sink, config = job_from_args(args)
+    rest_port = broker.free_port()
+    config = replace(config, flink_conf={"rest.port": str(rest_port), **config.flink_conf})
+    started = time.monotonic()
+    t_env = create_table_env(config)
+    result = build_pipeline(t_env, source, sink, config).execute()
+    rest = FlinkRest(int(config.flink_conf["rest.port"]))
+    job_id = str(result.get_job_client().get_job_id())
+    progress = Progress(plan.estimated_events, sys.stderr, quiet=args.no_progress)
+    watch(result.wait, progress, lambda: source_records(rest, job_id))
+    where = args.output_dir or f"{args.decisions_topic} at {args.bootstrap_servers}"
+    print(
+        f"journey-triggers: replay ran in {time.monotonic() - started:.3f}s; decisions in {where}",
+        file=sys.stderr,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

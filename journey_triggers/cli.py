@@ -147,6 +147,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from jobs.triggers_job import replay
+
+    replay(args)
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from jobs.backtest_job import run_backtest
+
+    run_backtest(args)
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from journey_triggers.rules.loader import RuleFileError, load_rules
 
@@ -315,7 +329,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the CLI's argument parser."""
-    from jobs.triggers_job import add_job_arguments
+    from jobs.backtest_job import add_backtest_arguments
+    from jobs.triggers_job import add_job_arguments, add_replay_arguments
 
     parser = argparse.ArgumentParser(
         prog="journey-triggers",
@@ -478,6 +493,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_job_arguments(run)
     run.set_defaults(func=_cmd_run)
+
+    replay = commands.add_parser(
+        "replay",
+        help="run the job bounded over a time range of a Kafka topic, with a progress bar",
+        description="Replay the records of a topic whose Kafka timestamps are in [--from, --to) "
+        "through the triggers job on a local Flink minicluster: the offsets come from Kafka's "
+        "offsets-for-times (or a scan), the job reads exactly them, fires what is pending at "
+        "the end, and writes to *.replay topics (or --output-dir). Decisions equal the live "
+        "job's for the same events.",
+    )
+    add_replay_arguments(replay)
+    add_job_arguments(replay, mode="replay")
+    replay.set_defaults(func=_cmd_replay)
+
+    backtest = commands.add_parser(
+        "backtest",
+        help="run rule and policy variants over one history in one Flink run; HTML report",
+        description="Run every variant of a variants file over the same history (a JSON-lines "
+        "file, or a time range of a Kafka topic) in ONE Flink run that shares the source, then "
+        "write a self-contained HTML report (triggers per rule over time, suppression by "
+        "reason, messages per customer, overlap between rules, conversion of treatment vs "
+        "holdout with the lift and its confidence interval) and a JSON summary.",
+    )
+    add_backtest_arguments(backtest)
+    add_replay_arguments(backtest)
+    add_job_arguments(backtest, mode="backtest")
+    backtest.set_defaults(func=_cmd_backtest)
     return parser
 
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -188,6 +189,15 @@ def assert_same_decisions(got: list[dict[str, Any]], expected: list[dict[str, An
         f"{[(got_by_id[k], expected_by_id[k]) for k in differing[:2]]}"
     )
     assert len(got) == len(expected), "duplicate decisions"
+
+
+def canonical_decisions(decisions: list[dict[str, Any]]) -> Counter[str]:
+    """Return decisions as a multiset of canonical JSON texts, to compare runs exactly.
+
+    A multiset: with a policy, a decision deferred by quiet hours is written twice under one
+    ``decision_id`` (``deferred``, then ``send`` or ``suppressed``).
+    """
+    return Counter(json.dumps(_normalized(d), sort_keys=True) for d in decisions)
 
 
 def wait_until_running(client: Any, timeout_s: float = 180) -> None:

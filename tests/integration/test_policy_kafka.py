@@ -14,9 +14,9 @@ import pytest
 
 from jobs.specs import KafkaSourceSpec
 from journey_triggers import broker
+from journey_triggers.flink_rest import FlinkRest
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.policy import parse_policy_text
-from tests.cluster import FlinkRest
 from tests.integration.conftest import (
     browsing_job,
     create_job_topics,
