@@ -216,9 +216,9 @@ def test_variants_run_in_one_job_and_the_report_draws_the_summarys_numbers(
         assert drawn == {r: [float(n) for n in s] for r, s in variant["triggers_over_time"].items()}
         assert_proportional(over_time, "height")
         suppression = {m["label"]: m["value"] for m in charts[("suppression", name)]["marks"]}
-        expected = dict(variant["suppressed_by_reason"])
-        expected["holdout (experiment)"] = variant["by_status"]["holdout"]
-        assert suppression == expected
+        reasons = dict(variant["suppressed_by_reason"])
+        reasons["holdout (experiment)"] = variant["by_status"]["holdout"]
+        assert suppression == reasons
         assert_proportional(charts[("suppression", name)]["marks"], "width")
         messages = charts[("messages-per-customer", name)]["marks"]
         assert {m["label"]: m["value"] for m in messages} == variant["messages_per_customer"][
