@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from journey_triggers.rules.model import Rule
 
 PURCHASES_SINK = "jt_bt_purchases"
+ACTIVITY_SINK = "jt_bt_activity"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _KEYS = {"name", "rules", "policy", "description"}
 DEFAULT_ATTRIBUTION_WINDOW = "24h"
@@ -182,6 +183,7 @@ def build_backtest(
     for statement in sql.sink_ddls(FileSinkSpec(output_dir), policy=True):
         t_env.execute_sql(statement)
     t_env.execute_sql(_purchases_ddl(output_dir))
+    t_env.execute_sql(_activity_ddl(output_dir))
     statement_set = t_env.create_statement_set()
     late = t_env.sql_query(sql.late_query(config))
     statement_set.add_insert(sql.LATE_SINK, counted(t_env, late, LATE_METRIC))
@@ -189,6 +191,7 @@ def build_backtest(
     dead = t_env.sql_query(sql.dead_letter_query(catalog=catalog))
     statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
     statement_set.add_insert_sql(_purchases_insert())
+    statement_set.add_insert_sql(_activity_insert())
     for number, variant in enumerate(variants):
         rules = [rule for rule in variant.rules if rule.enabled]
         query = decisions_query(rules, model_version=model_version, catalog=catalog, policy=True)
@@ -215,6 +218,28 @@ def _purchases_ddl(output_dir: str) -> str:
 ) WITH (
   'connector' = 'filesystem', 'path' = {sql.quote(output_dir + "/purchases")}, 'format' = 'json'
 )"""
+
+
+def _activity_ddl(output_dir: str) -> str:
+    return f"""CREATE TEMPORARY TABLE {ACTIVITY_SINK} (
+  `events` BIGINT,
+  `first_ms` BIGINT,
+  `last_ms` BIGINT
+) WITH (
+  'connector' = 'filesystem', 'path' = {sql.quote(output_dir + "/activity")}, 'format' = 'json'
+)"""
+
+
+def _activity_insert() -> str:
+    """Return the INSERT of the history's on-time events per hour: count, first and last time.
+
+    The last event's time is the history's end: a trigger after it (an absence whose window
+    was still open) is left out of the numbers (``journey_triggers.backtest``).
+    """
+    return f"""INSERT INTO {ACTIVITY_SINK}
+SELECT COUNT(*), MIN(ts_ms), MAX(ts_ms)
+FROM TABLE(TUMBLE(TABLE {sql.EVENTS}, DESCRIPTOR(ts), INTERVAL '1' HOUR))
+GROUP BY window_start, window_end"""
 
 
 def _purchases_insert() -> str:
@@ -350,7 +375,7 @@ def run_backtest(args: Any) -> dict[str, Any]:
     result = build_backtest(t_env, source, str(output), config, backtest.variants).execute()
     job_id = str(result.get_job_client().get_job_id())
     rest = FlinkRest(rest_port)
-    progress = Progress(total, sys.stderr, quiet=args.no_progress)
+    progress = Progress(total, sys.stderr, quiet=args.no_progress, label="backtest")
     scans: list[str] = []
 
     def processed() -> int | None:
@@ -365,13 +390,21 @@ def run_backtest(args: Any) -> dict[str, Any]:
         Purchase(r["customer_id"], r["ts_ms"], r.get("value"))
         for r in read_records(output / "purchases")
     ]
+    activity = read_records(output / "activity")
+    history["events"] = sum(row["events"] for row in activity)
+    horizon_ms = max((row["last_ms"] for row in activity), default=None)
+    if activity:
+        history["first_event"] = iso(min(row["first_ms"] for row in activity))
+        history["last_event"] = iso(horizon_ms)
     history["dead_letters"] = len(read_records(output / "dead_letters"))
     history["late_events"] = len(read_records(output / "late_events"))
     variants = [
         (v.name, v.rule_ids(), read_records(variant_directory(output, v)))
         for v in backtest.variants
     ]
-    summary = summarize(variants, purchases, window_ms=window_ms, history=history)
+    summary = summarize(
+        variants, purchases, window_ms=window_ms, history=history, horizon_ms=horizon_ms
+    )
     for part, variant in zip(summary["variants"], backtest.variants, strict=True):
         part["rule_files"] = list(variant.rule_files)
         part["policy_file"] = variant.policy_file

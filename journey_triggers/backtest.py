@@ -6,6 +6,10 @@ the HTML report (``journey_triggers.report``) draws. No Flink here.
 
 Definitions (the README's Backtesting section says the same):
 
+- The history ends at its last on-time event. A decision whose trigger time is after that
+  (an absence whose window was still open: "no purchase within 3 days" of a view in the
+  history's last hour) is **censored**: the history cannot tell whether it would have fired.
+  It is left out of every number below and counted per rule under ``censored``.
 - A **candidate** is one ``decision_id``. Quiet hours write a ``deferred`` record and later the
   outcome under the same id: the outcome counts, ``deferred`` only when nothing followed (the
   history ended first). A fallback is a candidate of its own (its own id).
@@ -190,9 +194,14 @@ def summarize_variant(
     first_bucket_ms: int,
     bucket_ms: int,
     buckets: int,
+    horizon_ms: int | None = None,
 ) -> dict[str, Any]:
     """Return one variant's part of the summary (see the module's definitions)."""
     final = outcomes(records)
+    censored: Counter[str] = Counter()
+    if horizon_ms is not None:
+        censored.update(r["rule_id"] for r in final if r["trigger_time_ms"] > horizon_ms)
+        final = [r for r in final if r["trigger_time_ms"] <= horizon_ms]
     per_rule: dict[str, Counter[str]] = {rule: Counter() for rule in rules}
     over_time: dict[str, list[int]] = {rule: [0] * buckets for rule in rules}
     reasons: Counter[str] = Counter()
@@ -209,6 +218,8 @@ def summarize_variant(
         "name": name,
         "records": len(records),
         "candidates": len(final),
+        "censored": sum(censored.values()),
+        "censored_by_rule": dict(sorted(censored.items())),
         "by_status": {s: statuses.get(s, 0) for s in ("send", "suppressed", "holdout", "deferred")},
         "per_rule": {
             rule: {
@@ -231,13 +242,20 @@ def summarize(
     *,
     window_ms: int,
     history: dict[str, Any],
+    horizon_ms: int | None = None,
 ) -> dict[str, Any]:
     """Return the backtest summary of ``(name, rule ids, records)`` per variant.
 
     ``history`` describes the input (its source, range, events, dead letters, late events),
-    and goes into the summary as it is.
+    and goes into the summary as it is. ``horizon_ms`` is the history's last event time:
+    later triggers are censored (``None``: none is).
     """
-    times = [r["trigger_time_ms"] for _, _, records in variants for r in records]
+    times = [
+        r["trigger_time_ms"]
+        for _, _, records in variants
+        for r in records
+        if horizon_ms is None or r["trigger_time_ms"] <= horizon_ms
+    ]
     first, last = (min(times), max(times)) if times else (0, 0)
     bucket_ms = bucket_size_ms(first, last)
     first_bucket = first - first % bucket_ms
@@ -254,6 +272,7 @@ def summarize(
             "purchase_value": round(sum(values), 2),
             "purchasing_customers": len(by_customer),
         },
+        "horizon_ms": horizon_ms,
         "attribution_window_ms": window_ms,
         "attribution_window": format_duration_ms(window_ms),
         "bucket_ms": bucket_ms,
@@ -268,6 +287,7 @@ def summarize(
                 first_bucket_ms=first_bucket,
                 bucket_ms=bucket_ms,
                 buckets=buckets,
+                horizon_ms=horizon_ms,
             )
             for name, rules, records in variants
         ],

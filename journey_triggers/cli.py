@@ -81,6 +81,61 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def history_records(path: Path, record_time: str) -> tuple[list[tuple[str | None, str]], list[int]]:
+    """Return a JSON-lines history's records, keyed by identity, and their record times.
+
+    The key is the record's ``customer_id``, else ``anonymous_id``, else ``device_id`` (none
+    for a record that is not a JSON object: it goes to a partition by turns, and the job
+    dead-letters it). ``record_time`` ``event`` stamps each record with its event's ``ts``;
+    a record without a valid one gets the previous record's time, so that a time range keeps
+    it in its place. ``now`` leaves the time to the producer.
+    """
+    import json
+
+    from journey_triggers.events import json_lines, parse_timestamp_ms
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    records: list[tuple[str | None, str]] = []
+    times: list[int] = []
+    for line in json_lines(text):
+        try:
+            document = json.loads(line)
+        except ValueError:
+            document = None
+        key = None
+        ts = None
+        if isinstance(document, dict):
+            key = next(
+                (
+                    document[name]
+                    for name in ("customer_id", "anonymous_id", "device_id")
+                    if isinstance(document.get(name), str) and document[name]
+                ),
+                None,
+            )
+            ts = parse_timestamp_ms(document.get("ts"))
+        records.append((key, line))
+        times.append(ts if ts is not None else (times[-1] if times else 0))
+    if record_time == "now":
+        times = []
+    return records, times
+
+
+def _cmd_produce(args: argparse.Namespace) -> int:
+    from journey_triggers.kafka_io import produce
+
+    records, times = history_records(Path(args.file), args.record_time)
+    count = produce(
+        args.bootstrap_servers,
+        args.topic,
+        records,
+        rate=args.rate,
+        timestamp_of=(lambda i: times[i]) if times else None,
+    )
+    print(f"sent {count} records from {args.file} to {args.topic} on {args.bootstrap_servers}")
+    return 0
+
+
 def _cmd_load_catalog(args: argparse.Namespace) -> int:
     """Publish a catalog file to a topic, keyed by product id; refuse it if a line is invalid."""
     from journey_triggers.catalog import parse_catalog_record
@@ -386,6 +441,29 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--topic", default="events", help="default: events")
     gen.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
     gen.set_defaults(func=_cmd_generate)
+
+    producer = commands.add_parser(
+        "produce",
+        help="publish a JSON-lines history to a topic, each record at its event time",
+        description="Send every line of a JSON-lines file to a topic, keyed by customer (else "
+        "anonymous id, else device), as it is: invalid records too, so the job dead-letters "
+        "them. Each record's Kafka timestamp is its event's ts, so `replay --from/--to` finds "
+        "it by time.",
+    )
+    producer.add_argument("file", help="JSON-lines file of raw events")
+    producer.add_argument("--bootstrap-servers", required=True)
+    producer.add_argument("--topic", default="events", help="default: events")
+    producer.add_argument(
+        "--record-time",
+        choices=("event", "now"),
+        default="event",
+        help="Kafka timestamp of each record: its event's ts (a record without one: the "
+        "previous record's), or the time it is sent (default: event)",
+    )
+    producer.add_argument(
+        "--rate", type=float, help="records per second (default: as fast as possible)"
+    )
+    producer.set_defaults(func=_cmd_produce)
 
     load = commands.add_parser(
         "load-catalog",

@@ -284,15 +284,24 @@ class Progress:
     """
 
     def __init__(
-        self, total: int, stream: TextIO, *, every_s: float = 10.0, quiet: bool = False
+        self,
+        total: int,
+        stream: TextIO,
+        *,
+        every_s: float = 10.0,
+        quiet: bool = False,
+        label: str = "replay",
     ) -> None:
         self.total = total
+        self.label = label
         self.stream = stream
         self.every_s = every_s
         self.quiet = quiet
         self.tty = stream.isatty() and not quiet
         self._last_print = -math.inf
         self._started: float | None = None
+        self._read_all: tuple[float, float] | None = None
+        self._width = 0
 
     def line(self, processed: int, elapsed_s: float) -> str:
         """Return the progress line for ``processed`` events after ``elapsed_s`` seconds."""
@@ -305,17 +314,33 @@ class Progress:
         left = (self.total - shown) / rate if rate > 0 else math.inf
         eta = _clock(left) if math.isfinite(left) else "--:--:--"
         return (
-            f"replay [{bar}] {shown:,} / {self.total:,} events {share:4.0%}  "
+            f"{self.label} [{bar}] {shown:,} / {self.total:,} events {share:4.0%}  "
             f"{rate:,.0f} events/s  ETA {eta}"
         )
 
     def update(self, processed: int, now: float, *, final: bool = False) -> None:
-        """Show the progress at monotonic time ``now`` (its first call starts the clock)."""
-        if self._started is None:
-            self._started = now
-        text = self.line(processed, now - self._started)
+        """Show the progress at monotonic time ``now``.
+
+        The clock starts at the first records (planning and start-up are not reading). Once
+        every record is read, the job still decides what is pending: the line says so, with
+        the time since.
+        """
+        if self._started is None and processed > 0:
+            self._started = now - 1e-9
+        elapsed = now - self._started if self._started is not None else 0.0
+        text = self.line(processed, elapsed)
+        if processed >= self.total and not final:
+            if self._read_all is None:
+                self._read_all = (now, elapsed)
+            at, took = self._read_all
+            text = (
+                f"{self.label}: all {self.total:,} events read in {took:.0f}s; deciding what "
+                f"is pending ({now - at:.0f}s)"
+            )
         if self.tty:
-            self.stream.write("\r" + text + ("\n" if final else ""))
+            padded = text.ljust(self._width)  # clear what a longer line left
+            self._width = len(text)
+            self.stream.write("\r" + padded + ("\n" if final else ""))
             self.stream.flush()
         elif final or (not self.quiet and now - self._last_print >= self.every_s):
             self._last_print = now

@@ -317,6 +317,13 @@ def _variant_section(summary: dict[str, Any], v: dict[str, Any]) -> str:
     files = ", ".join(escape(f) for f in v.get("rule_files", []))
     policy = escape(v.get("policy_file") or "the default policy (send every trigger)")
     parts.append(f'<p class="meta">Rules: {files}. Policy: {policy}.</p>')
+    if v.get("censored"):
+        rules = ", ".join(f"{escape(r)} {n:,}" for r, n in v["censored_by_rule"].items())
+        parts.append(
+            f'<p class="note censored" data-value="{v["censored"]}">{v["censored"]:,} '
+            "candidates fall after the history's last event (a window still open at its end) "
+            f"and are left out of every number here: {rules}.</p>"
+        )
     parts.append("<h3>Triggers per rule over time</h3>" + _legend(list(series)))
     parts.append(
         _figure(
@@ -386,9 +393,15 @@ def render_report(summary: dict[str, Any]) -> str:
     if "from" in history:
         span = f", record times {escape(history['from'])} to {escape(history['to'])}"
     run = summary.get("run", {})
+    events = ""
+    if "events" in history:
+        events = (
+            f'<span data-field="events">{_n(history["events"])}</span> on-time events from '
+            f"{escape(history.get('first_event', ''))} to {escape(history.get('last_event', ''))}, "
+        )
     meta = (
         f'<p class="meta" id="history">History: {where}{span}: '
-        f'<span data-field="records">{_n(history["records"])}</span> records, '
+        f'<span data-field="records">{_n(history["records"])}</span> records, {events}'
         f'<span data-field="dead_letters">{_n(history.get("dead_letters", 0))}</span> '
         f'dead letters, <span data-field="late_events">{_n(history.get("late_events", 0))}'
         f'</span> late, <span data-field="purchases">{_n(history["purchases"])}</span> '

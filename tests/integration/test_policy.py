@@ -224,6 +224,9 @@ def test_the_job_decides_exactly_as_the_reference(scenario, tmp_path, parallelis
     assert_decides_as_reference(run_job(FileSourceSpec(str(events)), tmp_path, config), expected)
 
 
+# A soak variant: test_replay.py decides a policy history from Kafka at parallelism 2, live and
+# replayed, exactly as the reference does, in CI.
+@pytest.mark.soak
 def test_a_kafka_replay_at_parallelism_2_decides_exactly_as_the_reference(
     scenario, tmp_path, local_broker, no_leftover_processes
 ):

@@ -32,7 +32,7 @@ from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.jobrunner import job_environment
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.policy import PolicyBook, load_policy
-from journey_triggers.replay import iso, parse_bound, plan_replay
+from journey_triggers.replay import parse_bound, plan_replay
 from journey_triggers.rules.loader import load_rules
 from journey_triggers.semantics.evaluator import evaluate_rules, policy_entries
 from journey_triggers.semantics.policy import apply_policy
@@ -41,7 +41,6 @@ from tests.integration.conftest import (
     create_job_topics,
     kafka_sink,
     live_job,
-    read_json_lines,
 )
 
 pytestmark = pytest.mark.integration
@@ -101,11 +100,11 @@ def replay_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_replay_writes_the_live_jobs_decisions_and_a_time_range_reads_exactly_its_records(
-    local_broker, no_leftover_processes, tmp_path
+def test_a_replay_writes_exactly_the_decisions_the_live_job_wrote(
+    local_broker, no_leftover_processes
 ):
     bootstrap = local_broker.bootstrap_servers
-    records, times, generated = history()
+    records, times, _ = history()
     flush_partition = {key: number for number, key in enumerate(("flush-0", "flush-1"))}
     create_job_topics(bootstrap, "live", events=2)
     create_job_topics(bootstrap, "rp")
@@ -174,20 +173,6 @@ def test_a_replay_writes_the_live_jobs_decisions_and_a_time_range_reads_exactly_
     # Equal to the live job's, record for record (ids, statuses, times, channels, reasons).
     assert canonical_decisions(without_flush(replayed)) == canonical_decisions(live)
     assert canonical_decisions(replayed) == canonical_decisions(expected)
-
-    # One day's records, by Kafka timestamp: [day 2, day 3).
-    start = generated.start_ms + DAY
-    day = [(i, text) for i, (_, text) in enumerate(records) if start <= times[i] < start + DAY]
-    plan = plan_replay(bootstrap, "live.events", start, start + DAY, lookup="scan")
-    assert plan.estimated_events == len(day)
-    sliced = replay_cli(
-        *common, "--from", iso(start), "--to", iso(start + DAY), "--output-dir", str(tmp_path)
-    )
-    assert sliced.returncode == 0, sliced.stderr[-3000:]
-    assert re.search(rf"{len(day):,} / {len(day):,} events 100%", sliced.stderr)
-    decided = read_json_lines(tmp_path / "decisions")
-    assert canonical_decisions(decided) == canonical_decisions(reference([t for _, t in day]))
-    assert decided, "the day has decisions"
 
 
 def hash_partition(key: str | None, index: int) -> int:

@@ -241,3 +241,26 @@ def test_a_variants_file_names_the_file_and_the_variant_in_every_problem(tmp_pat
     assert loaded.attribution_window_ms == 2 * HOUR_MS
     assert loaded.variants[0].rule_ids() == ["browsing"]
     assert loaded.variants[0].policy.version == 0  # the default policy
+
+
+def test_triggers_after_the_historys_last_event_are_censored_from_every_number():
+    records = [
+        record("a", "c1", "cart", "send", 100, experiment="x"),
+        record("b", "c2", "views", "send", 250),  # its window closed after the history
+        record("c", "c3", "views", "suppressed", 300, reason="cooldown"),
+    ]
+    summary = summarize(
+        [("v", ["cart", "views"], records)],
+        [],
+        window_ms=10,
+        history={"records": 3},
+        horizon_ms=200,
+    )
+    (variant,) = summary["variants"]
+    assert variant["candidates"] == 1 and variant["censored"] == 2
+    assert variant["censored_by_rule"] == {"views": 2}
+    assert variant["per_rule"]["views"]["candidates"] == 0
+    assert variant["suppressed_by_reason"] == {}
+    assert variant["messages_per_customer"]["customers"] == 1
+    assert summary["bucket_starts_ms"] == [0]
+    assert 'class="note censored" data-value="2"' in render_report(summary)
