@@ -301,7 +301,7 @@ def test_a_policy_file_is_loaded_and_a_bad_one_named(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", ["run", "train", "generate", "explain", "demo", "replay", "backtest"]
+    "command", ["run", "train", "generate", "explain", "demo", "replay", "backtest", "produce"]
 )
 def test_every_flag_of_a_command_is_in_the_readme(command):
     """The README is the manual: each flag a command takes has a row or a mention there."""
