@@ -300,6 +300,7 @@ class Progress:
         self.tty = stream.isatty() and not quiet
         self._last_print = -math.inf
         self._started: float | None = None
+        self._before_first: float | None = None
         self._read_all: tuple[float, float] | None = None
         self._width = 0
 
@@ -325,8 +326,11 @@ class Progress:
         every record is read, the job still decides what is pending: the line says so, with
         the time since.
         """
-        if self._started is None and processed > 0:
-            self._started = now - 1e-9
+        if processed == 0:
+            self._before_first = now
+        elif self._started is None:
+            # The first records were read since the last poll that saw none.
+            self._started = self._before_first if self._before_first is not None else now
         elapsed = now - self._started if self._started is not None else 0.0
         text = self.line(processed, elapsed)
         if processed >= self.total and not final:

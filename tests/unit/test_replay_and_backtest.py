@@ -99,6 +99,12 @@ def test_progress_shows_count_share_rate_and_time_left():
     printing.update(10, 25.0, final=True)
     lines = out.getvalue().splitlines()
     assert len(lines) == 4 and lines[-1].startswith("replay [" + "#" * 30 + "] 10 / 10 events")
+    # The clock starts at the last poll that saw no records: start-up is not reading.
+    starting = io.StringIO()
+    timed = Progress(100, starting, every_s=0.0)
+    for count, now in ((0, 0.0), (0, 30.0), (50, 31.0)):
+        timed.update(count, now)
+    assert starting.getvalue().splitlines()[-1].endswith("50 events/s  ETA 0:00:01")
     quiet = io.StringIO()
     silent = Progress(10, quiet, quiet=True)
     silent.update(3, 0.0)
