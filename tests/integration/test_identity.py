@@ -108,6 +108,9 @@ def test_cross_device_journeys_fire_for_the_linked_customer(tmp_path, window_ms,
     assert_same_decisions(out["decisions"], reference)
 
 
+# A soak variant: in CI, the journeys above hold both windows to the reference, and
+# test_fuzz_job.py random histories with logins, anonymous and device-only events.
+@pytest.mark.soak
 def test_generated_cross_device_traffic_equals_reference_with_and_without_window(tmp_path):
     lines = [
         line
