@@ -36,7 +36,7 @@ from udfs.features import FEATURE_NAMES
 
 SOURCE = "jt_source"
 CLASSIFIED = "jt_classified"
-VALID = "jt_valid"
+CLASSIFIED_ACTIVE = "jt_classified_active"
 VALID_ACTIVE = "jt_valid_active"
 ON_TIME = "jt_on_time"
 ANONYMOUS = "jt_anonymous"
@@ -482,13 +482,16 @@ FROM (
 def valid_view() -> str:
     """Return the view of valid records, before the lateness checks.
 
-    The job passes it through ``jobs.jvm_streams.never_idle`` and registers the result as
-    :data:`VALID_ACTIVE`, which the lateness checks and every later view read.
+    It reads :data:`CLASSIFIED_ACTIVE`: the job passes :data:`CLASSIFIED` through
+    ``jobs.jvm_streams.never_idle`` once, and the valid records and the dead letters both read
+    that one stream, so the source is read, and every record classified, once (two views of
+    :data:`CLASSIFIED` were two scans of the topic). The lateness checks and every later view
+    read this one.
     """
-    return f"""CREATE TEMPORARY VIEW {VALID} AS
+    return f"""CREATE TEMPORARY VIEW {VALID_ACTIVE} AS
 SELECT event_id, event_type, known_customer, identity_token, ts, ts_ms, line,
   src, src_partition, src_offset, partition_max_ts_ms
-FROM {CLASSIFIED}
+FROM {CLASSIFIED_ACTIVE}
 WHERE reject_reason IS NULL"""
 
 
@@ -974,7 +977,7 @@ def dead_letter_query(*, catalog: bool = False, policy_rejects: bool = False) ->
     messages the policy stage rejected (the view :data:`POLICY_REJECTS`) join them.
     """
     events = f"""SELECT reject_reason, src, src_partition, src_offset, line
-FROM {CLASSIFIED} WHERE reject_reason IS NOT NULL"""
+FROM {CLASSIFIED_ACTIVE} WHERE reject_reason IS NOT NULL"""
     if catalog:
         reason = quote(REJECT_INVALID_CATALOG_RECORD)
         events += f"""

@@ -152,9 +152,9 @@ def register_events(t_env: StreamTableEnvironment, source: SourceSpec, config: J
     """Register the source and the views up to :data:`jobs.sql.EVENTS` (see ``jobs.sql``)."""
     for statement in (sql.source_ddl(source, config), sql.classified_view(config)):
         t_env.execute_sql(statement)
+    classified = never_idle(t_env, t_env.from_path(sql.CLASSIFIED), "events-never-idle")
+    t_env.create_temporary_view(sql.CLASSIFIED_ACTIVE, classified)
     t_env.execute_sql(sql.valid_view())
-    valid = never_idle(t_env, t_env.from_path(sql.VALID), "valid-events-never-idle")
-    t_env.create_temporary_view(sql.VALID_ACTIVE, valid)
     for statement in sql.events_views(config):
         t_env.execute_sql(statement)
 
