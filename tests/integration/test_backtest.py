@@ -4,8 +4,9 @@ Two variants (the policy test's rules with its policy, and with a looser policy:
 half the customers held out) run over two days of a generated history in ONE job. The history
 is on a topic (``journey-triggers produce``: record times are event times), and the backtest
 reads the range ``--from``/``--to`` (ISO times) of it. Each variant's decisions must equal the
-reference engine's over exactly the events of that range; the history must be scanned once; and the HTML report, rendered by headless Chromium, must draw every
-chart with the numbers of the JSON summary.
+reference engine's over exactly the events of that range; the history must be scanned once;
+and the HTML report, rendered by headless Chromium, must draw every chart with the numbers of
+the JSON summary.
 """
 
 from __future__ import annotations
