@@ -87,7 +87,11 @@ def _assert_policy_metrics_exported(cluster: Cluster) -> None:
         }
         if all(found.values()):
             break
-        assert time.monotonic() < deadline, {k: len(v) for k, v in found.items()}
+        assert time.monotonic() < deadline, (
+            {k: len(v) for k, v in found.items()},
+            sorted(n for n in cluster.prometheus_names() if "rule" in n or "late" in n),
+            len(cluster._scrape()),
+        )
         time.sleep(1)
     reasons = {
         labels.split('reason="')[1].split('"')[0] for labels, _ in found["rule_reason_suppressed"]
