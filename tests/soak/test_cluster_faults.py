@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -179,7 +180,19 @@ def test_a_killed_python_worker_recovers_with_exactly_the_reference_decisions(
     def kill_python_worker() -> str:
         deadline = time.monotonic() + 30
         while not (workers := _python_workers(cluster)):
-            assert time.monotonic() < deadline, "no Python worker under the TaskManager"
+            assert time.monotonic() < deadline, (
+                "no Python worker under the TaskManager",
+                {tm: sorted(_alive(_descendants(tm))) for tm in cluster.taskmanager_pids()},
+                subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True)
+                .stdout.count("python"),
+                [
+                    line[:160]
+                    for line in subprocess.run(
+                        ["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True
+                    ).stdout.splitlines()
+                    if "pyflink" in line or "python" in line
+                ],
+            )
             time.sleep(0.5)
         pid = max(workers)
         os.kill(pid, signal.SIGKILL)
