@@ -31,7 +31,7 @@ import yaml
 from jobs import sql
 from jobs.compile import decisions_query
 from jobs.jvm_streams import DEAD_LETTER_METRIC, LATE_METRIC, counted
-from jobs.specs import FileSinkSpec, SourceSpec
+from jobs.specs import FileSinkSpec, SourceSpec, format_offsets
 from jobs.triggers_job import load_job_rules, register_inputs
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import ConfigError
@@ -305,13 +305,10 @@ def run_backtest(args: Any) -> dict[str, Any]:
     import json
     import sys
     import time
-    from dataclasses import replace
 
-    from jobs.triggers_job import create_table_env, job_from_args, plan_from_args
-    from journey_triggers import broker
+    from jobs.triggers_job import job_from_args, plan_from_args, run_with_progress
     from journey_triggers.backtest import Purchase, summarize
-    from journey_triggers.flink_rest import FlinkRest
-    from journey_triggers.replay import Progress, iso, source_records, watch
+    from journey_triggers.replay import iso
     from journey_triggers.report import render_report
 
     backtest = load_backtest(args.variants, scored=args.model is not None)
@@ -346,8 +343,8 @@ def run_backtest(args: Any) -> dict[str, Any]:
         position = {
             "input_file": None,
             "input_topic": args.topic,
-            "start_offsets": ",".join(f"{p}:{o}" for p, o in plan.start_offsets),
-            "stop_offsets": ",".join(f"{p}:{o}" for p, o in plan.stop_offsets),
+            "start_offsets": format_offsets(plan.start_offsets),
+            "stop_offsets": format_offsets(plan.stop_offsets),
         }
         if args.dry_run:
             return {}
@@ -368,23 +365,22 @@ def run_backtest(args: Any) -> dict[str, Any]:
     for key, value in fixed.items():
         setattr(args, key, value)
     source, _, config = job_from_args(args)
-    rest_port = broker.free_port()
-    config = replace(config, flink_conf={"rest.port": str(rest_port), **config.flink_conf})
-    started = time.monotonic()
-    t_env = create_table_env(config)
-    result = build_backtest(t_env, source, str(output), config, backtest.variants).execute()
-    job_id = str(result.get_job_client().get_job_id())
-    rest = FlinkRest(rest_port)
-    progress = Progress(total, sys.stderr, quiet=args.no_progress, label="backtest")
     scans: list[str] = []
 
-    def processed() -> int | None:
+    def observe(rest: Any, job_id: str) -> None:
         if not scans:  # the job's scans of the history, to show that the variants share them
             names = [v["name"] for v in rest.rest(f"/jobs/{job_id}")["vertices"]]
             scans.extend(n for n in names if n.startswith(f"Source: {sql.SOURCE}["))
-        return source_records(rest, job_id)
 
-    watch(result.wait, progress, processed)
+    started = time.monotonic()
+    job_id = run_with_progress(
+        config,
+        lambda t_env: build_backtest(t_env, source, str(output), config, backtest.variants),
+        total,
+        label="backtest",
+        quiet=args.no_progress,
+        observe=observe,
+    )
     ran_s = time.monotonic() - started
     purchases = [
         Purchase(r["customer_id"], r["ts_ms"], r.get("value"))

@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -764,12 +764,43 @@ def plan_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-def replay(args: argparse.Namespace) -> None:
-    """Replay a time range of a topic (``journey-triggers replay``): plan, run, show progress."""
+def run_with_progress(
+    config: JobConfig,
+    build: Callable[[StreamTableEnvironment], StatementSet],
+    total: int,
+    *,
+    label: str = "replay",
+    quiet: bool = False,
+    observe: Callable[[Any, str], None] | None = None,
+) -> str:
+    """Run ``build``'s statements on a local minicluster to their end, with a progress line.
+
+    The minicluster serves its REST API on a free port, for the source's read count out of
+    ``total`` (``journey_triggers.replay``). ``observe(rest, job_id)`` runs at each poll.
+    Return the job id.
+    """
     from journey_triggers import broker
     from journey_triggers.flink_rest import FlinkRest
     from journey_triggers.replay import Progress, source_records, watch
 
+    rest_port = broker.free_port()
+    config = replace(config, flink_conf={"rest.port": str(rest_port), **config.flink_conf})
+    result = build(create_table_env(config)).execute()
+    job_id = str(result.get_job_client().get_job_id())
+    rest = FlinkRest(rest_port)
+
+    def processed() -> int | None:
+        if observe is not None:
+            observe(rest, job_id)
+        return source_records(rest, job_id)
+
+    progress = Progress(total, sys.stderr, quiet=quiet, label=label)
+    watch(result.wait, progress, processed)
+    return job_id
+
+
+def replay(args: argparse.Namespace) -> None:
+    """Replay a time range of a topic (``journey-triggers replay``): plan, run, show progress."""
     plan = plan_from_args(args)
     print(plan.describe(), file=sys.stderr)
     offsets = {
@@ -792,15 +823,13 @@ def replay(args: argparse.Namespace) -> None:
     for key, value in offsets.items():
         setattr(args, key, value)
     source, sink, config = job_from_args(args)
-    rest_port = broker.free_port()
-    config = replace(config, flink_conf={"rest.port": str(rest_port), **config.flink_conf})
     started = time.monotonic()
-    t_env = create_table_env(config)
-    result = build_pipeline(t_env, source, sink, config).execute()
-    rest = FlinkRest(int(config.flink_conf["rest.port"]))
-    job_id = str(result.get_job_client().get_job_id())
-    progress = Progress(plan.estimated_events, sys.stderr, quiet=args.no_progress)
-    watch(result.wait, progress, lambda: source_records(rest, job_id))
+    run_with_progress(
+        config,
+        lambda t_env: build_pipeline(t_env, source, sink, config),
+        plan.estimated_events,
+        quiet=args.no_progress,
+    )
     where = args.output_dir or f"{args.decisions_topic} at {args.bootstrap_servers}"
     print(
         f"journey-triggers: replay ran in {time.monotonic() - started:.3f}s; decisions in {where}",

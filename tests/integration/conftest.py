@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker
 from journey_triggers.config import JobConfig
 from journey_triggers.events import json_lines
+from journey_triggers.jobrunner import job_environment
 from journey_triggers.rules.loader import load_rules
 from journey_triggers.semantics.conditions import as_number
 
@@ -189,6 +192,18 @@ def assert_same_decisions(got: list[dict[str, Any]], expected: list[dict[str, An
         f"{[(got_by_id[k], expected_by_id[k]) for k in differing[:2]]}"
     )
     assert len(got) == len(expected), "duplicate decisions"
+
+
+def journey_triggers_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``journey-triggers ARGS`` in a child process (its own JVM); return what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "journey_triggers.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=job_environment(),
+    )
 
 
 def canonical_decisions(decisions: list[dict[str, Any]]) -> Counter[str]:

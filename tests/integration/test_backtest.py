@@ -16,7 +16,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,12 @@ import pytest
 from journey_triggers import broker
 from journey_triggers.events import Event, parse_event, parse_timestamp_ms
 from journey_triggers.generator import GeneratorConfig, generate
-from journey_triggers.jobrunner import job_environment
 from journey_triggers.policy import PolicyBook, load_policy
 from journey_triggers.replay import iso
 from journey_triggers.rules.loader import load_rules
 from journey_triggers.semantics.evaluator import evaluate_rules, policy_entries
 from journey_triggers.semantics.policy import apply_policy
-from tests.integration.conftest import canonical_decisions, read_json_lines
+from tests.integration.conftest import canonical_decisions, journey_triggers_cli, read_json_lines
 
 pytestmark = pytest.mark.integration
 
@@ -137,17 +135,6 @@ def number(text: str) -> float:
     return float(text.replace(",", "").replace("%", "").replace("+", ""))
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "journey_triggers.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=job_environment(),
-    )
-
-
 def test_variants_over_a_time_range_run_in_one_job_and_the_report_draws_the_summarys_numbers(
     local_broker, no_leftover_processes, tmp_path
 ):
@@ -157,7 +144,7 @@ def test_variants_over_a_time_range_run_in_one_job_and_the_report_draws_the_summ
     generated = [text for _, text in generate(config)]
     history.write_text("".join(line + "\n" for line in generated))
     broker.create_topics(bootstrap, {"bt.events": 2})
-    produced = cli(
+    produced = journey_triggers_cli(
         "produce", str(history), "--bootstrap-servers", bootstrap, "--topic", "bt.events"
     )
     assert produced.returncode == 0, produced.stderr[-2000:]
@@ -175,7 +162,7 @@ def test_variants_over_a_time_range_run_in_one_job_and_the_report_draws_the_summ
         "     description: no caps and a 50 % holdout}\n"
     )
     report = tmp_path / "out" / "report.html"
-    result = cli(
+    result = journey_triggers_cli(
         "backtest",
         "--variants", str(variants),
         "--bootstrap-servers", bootstrap,

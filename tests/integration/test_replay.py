@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,6 @@ from journey_triggers import broker
 from journey_triggers.config import JobConfig
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
-from journey_triggers.jobrunner import job_environment
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.policy import PolicyBook, load_policy
 from journey_triggers.replay import parse_bound, plan_replay
@@ -39,6 +36,7 @@ from journey_triggers.semantics.policy import apply_policy
 from tests.integration.conftest import (
     canonical_decisions,
     create_job_topics,
+    journey_triggers_cli,
     kafka_sink,
     live_job,
 )
@@ -87,17 +85,6 @@ def history() -> tuple[list[tuple[str | None, str]], list[int], GeneratorConfig]
         records.append((f"flush-{partition}", json.dumps(flush)))
         times.append(end)
     return records, times, config
-
-
-def replay_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "journey_triggers.cli", "replay", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=job_environment(),
-    )
 
 
 def test_a_replay_writes_exactly_the_decisions_the_live_job_wrote(
@@ -153,7 +140,8 @@ def test_a_replay_writes_exactly_the_decisions_the_live_job_wrote(
         "--checkpoint-interval",
         "1s",
     ]
-    whole = replay_cli(
+    whole = journey_triggers_cli(
+        "replay",
         *common,
         "--decisions-topic",
         "rp.decisions",

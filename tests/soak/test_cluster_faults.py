@@ -183,8 +183,9 @@ def test_a_killed_python_worker_recovers_with_exactly_the_reference_decisions(
             assert time.monotonic() < deadline, (
                 "no Python worker under the TaskManager",
                 {tm: sorted(_alive(_descendants(tm))) for tm in cluster.taskmanager_pids()},
-                subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True)
-                .stdout.count("python"),
+                subprocess.run(
+                    ["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True
+                ).stdout.count("python"),
                 [
                     line[:160]
                     for line in subprocess.run(
