@@ -33,12 +33,13 @@ demo: $(STAMP) $(JAR)
 bench: $(STAMP) $(JAR)
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
-# The heavy variants (tests/soak and the tests marked soak): not part of `make test`.
+# The heavy variants (the tests marked soak): not part of `make test`.
 soak: $(STAMP) $(JAR)
-	$(BIN)/pytest -m soak tests/soak tests/integration
+	$(BIN)/pytest -m soak tests/integration
 
 test: $(STAMP) $(JAR)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 

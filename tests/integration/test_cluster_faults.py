@@ -1,12 +1,16 @@
 """Fault injection on a real standalone Flink cluster: decisions stay exactly once.
 
-Each test starts a standalone cluster on localhost (``deploy/cluster.sh``), submits the job
-with the policy (a Python stage) over a bounded Kafka history, and, once a checkpoint has
-committed decisions, injects one fault:
+Each test starts a standalone cluster on localhost (``deploy/cluster.sh``) and submits the job
+with the policy (a Python stage), bounded at the offsets where the whole history will end.
+The first half of the history is on the topic at the start; once a checkpoint has committed
+decisions, the second half is sent at a steady rate, and while it is still being sent (so the
+job is provably mid-stream), the test injects one fault:
 
+- ``kill -9`` of a Python worker process under the TaskManager (in ``make test``);
 - ``kill -9`` of the TaskManager JVM; a fresh TaskManager then joins, as a supervisor
-  (systemd, Kubernetes) would start one;
-- ``kill -9`` of a Python worker process under the TaskManager.
+  (systemd, Kubernetes) would start one. This one runs in ``make soak``:
+  ``test_standalone_cluster.py`` kills the TaskManager of its (policy-free) job in
+  ``make test``.
 
 Flink restarts the job from its latest checkpoint. The decisions topic, read committed
 (``journey_triggers/kafka_log.py``), must then hold exactly the reference engine's decisions:
@@ -19,6 +23,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,15 +40,16 @@ from tests.cluster import Cluster
 from tests.integration.conftest import _alive, _descendants
 from tests.integration.test_policy import DATA, assert_decides_as_reference, reference
 
-pytestmark = [pytest.mark.integration, pytest.mark.soak]
+pytestmark = pytest.mark.integration
 
 TOPICS = {"f.events": 4, "f.decisions": 2, "f.dlq": 1, "f.late": 1, "f.erasures": 1}
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One cluster for both tests (each ends with its job finished)."""
-    handle = Cluster(tmp_path_factory.mktemp("cluster") / "flink")
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """A cluster of its own for each test: no test's job runs on a TaskManager that another
+    test's fault replaced."""
+    handle = Cluster(tmp_path / "flink")
     try:
         handle.run("start")
         yield handle
@@ -51,27 +57,47 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         handle.run("stop")
 
 
-def _python_workers(cluster: Cluster) -> set[int]:
-    """The Python processes under the TaskManager (PyFlink's workers)."""
-    workers = set()
+WORKER = "pyflink.fn_execution.beam.beam_boot"
+"""The module a PyFlink Python worker runs (one per slot that has a Python operator)."""
+
+
+def _python_workers(cluster: Cluster) -> dict[int, str]:
+    """The Python workers under the cluster's TaskManagers: their PIDs and command lines."""
+    workers = {}
     for tm in cluster.taskmanager_pids():
         for pid in _alive(_descendants(tm)):
             try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
             except OSError:
                 continue
-            if command and b"python" in Path(command[0].decode()).name.encode():
-                workers.add(pid)
+            if WORKER in command.decode(errors="replace"):
+                workers[pid] = command.decode(errors="replace").strip()
     return workers
 
 
-def _history(bootstrap: str) -> list[dict[str, Any]]:
-    """Produce a generated history (in time order, keyed by device) and return the reference."""
+PARTITIONS = TOPICS["f.events"]
+
+
+def _partition(index: int, key: str | None) -> int:
+    """Kafka's default partitioner (murmur2 of the key); records without a key by turns."""
+    from kafka.partitioner.default import murmur2
+
+    if key is None:
+        return index % PARTITIONS
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
+
+
+def _history() -> tuple[list[tuple[str | None, str]], list[dict[str, Any]], str]:
+    """A generated history (in time order, keyed by device): its records, the reference's
+    outputs, and the ``--stop-offsets`` where it ends on the (fresh) topic."""
     config = GeneratorConfig(customers=300, seed=23, horizon_ms=4 * 86_400_000)
     records = list(generate(config))
     events = [e for _, line in records if isinstance(e := parse_event(line), Event)]
-    produce(bootstrap, "f.events", records)
-    return reference(events)
+    ends = [0] * PARTITIONS
+    for index, (key, _) in enumerate(records):
+        ends[_partition(index, key)] += 1
+    stop = ",".join(f"{partition}:{end}" for partition, end in enumerate(ends))
+    return records, reference(events), stop
 
 
 PROMETHEUS_PREFIX = "flink_taskmanager_job_task_operator_"
@@ -110,13 +136,29 @@ def _run_with_fault(
     outputs and the reference's."""
     started = time.monotonic()
     broker.create_topics(bootstrap, TOPICS)
-    expected = _history(bootstrap)
-    print(f"history produced and its reference computed in {time.monotonic() - started:.0f} s")
+    records, expected, stop_offsets = _history()
+    half = len(records) // 2
+
+    def send(first: int, last: int, rate: float | None = None) -> None:
+        chunk = records[first:last]
+        produce(
+            bootstrap,
+            "f.events",
+            chunk,
+            rate=rate,
+            partition_of=lambda index, key: _partition(first + index, key),
+        )
+
+    send(0, half)
+    print(
+        f"first half ({half} records) produced and the reference computed in "
+        f"{time.monotonic() - started:.0f} s; the job stops at {stop_offsets}"
+    )
     submitted = cluster.run(
         "submit",
         "--bootstrap-servers", bootstrap,
         "--input-topic", "f.events",
-        "--bounded",
+        "--stop-offsets", stop_offsets,
         "--rules", str(DATA / "policy_rules.yaml"),
         "--policy", str(DATA / "policy.yaml"),
         "--decisions-topic", "f.decisions",
@@ -134,11 +176,18 @@ def _run_with_fault(
         while committed == 0:
             assert time.monotonic() < deadline, "no decision was committed"
             committed += len(reader.poll(max_wait_ms=200))
-    assert committed < decisions, "the job was done before the fault: it proves nothing"
-    _assert_policy_metrics_exported(cluster)
-    what = inject()
-    injected = time.monotonic()
-    print(f"{what} after {committed} of {decisions} decisions were committed")
+    # The second half, over SEND_S seconds: the fault comes while it is still being sent.
+    rest = len(records) - half
+    sender = threading.Thread(target=send, args=(half, len(records), rest / SEND_S))
+    sender.start()
+    try:
+        _assert_policy_metrics_exported(cluster)
+        what = inject()
+        injected = time.monotonic()
+        assert sender.is_alive(), "the history was all sent before the fault: not mid-stream"
+    finally:
+        sender.join()
+    print(f"{what} after {committed} of {decisions} decisions were committed, mid-stream")
     deadline = time.monotonic() + 300
     while (state := cluster.job()["state"]) != "FINISHED":
         assert state != "FAILED", "the job failed instead of recovering"
@@ -161,6 +210,40 @@ def _run_with_fault(
     return outputs, expected
 
 
+SEND_S = 30
+"""Seconds over which the second half of the history is sent (the fault comes within it)."""
+
+
+def test_a_killed_python_worker_recovers_with_exactly_the_reference_decisions(
+    cluster, local_broker, no_leftover_processes
+):
+    before = _python_workers(cluster)
+    assert not before, f"Python workers before the job: {before}"
+
+    def kill_python_worker() -> str:
+        deadline = time.monotonic() + 30
+        while not (workers := _python_workers(cluster)):
+            assert time.monotonic() < deadline, (
+                "no Python worker under the TaskManager",
+                {tm: sorted(_alive(_descendants(tm))) for tm in cluster.taskmanager_pids()},
+                [
+                    line[:200]
+                    for line in subprocess.run(
+                        ["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True
+                    ).stdout.splitlines()
+                    if "pyflink" in line or "python" in line
+                ],
+            )
+            time.sleep(0.5)
+        pid = max(workers)
+        os.kill(pid, signal.SIGKILL)
+        return f"kill -9 Python worker {pid} ({workers[pid][:120]}; 1 of {len(workers)})"
+
+    outputs, expected = _run_with_fault(cluster, local_broker.bootstrap_servers, kill_python_worker)
+    assert_decides_as_reference(outputs, expected)
+
+
+@pytest.mark.soak
 def test_a_killed_taskmanager_recovers_with_exactly_the_reference_decisions(
     cluster, local_broker, no_leftover_processes
 ):
@@ -171,33 +254,4 @@ def test_a_killed_taskmanager_recovers_with_exactly_the_reference_decisions(
         return f"kill -9 TaskManager {pid}"
 
     outputs, expected = _run_with_fault(cluster, local_broker.bootstrap_servers, kill_taskmanager)
-    assert_decides_as_reference(outputs, expected)
-
-
-def test_a_killed_python_worker_recovers_with_exactly_the_reference_decisions(
-    cluster, local_broker, no_leftover_processes
-):
-    def kill_python_worker() -> str:
-        deadline = time.monotonic() + 30
-        while not (workers := _python_workers(cluster)):
-            assert time.monotonic() < deadline, (
-                "no Python worker under the TaskManager",
-                {tm: sorted(_alive(_descendants(tm))) for tm in cluster.taskmanager_pids()},
-                subprocess.run(
-                    ["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True
-                ).stdout.count("python"),
-                [
-                    line[:160]
-                    for line in subprocess.run(
-                        ["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True
-                    ).stdout.splitlines()
-                    if "pyflink" in line or "python" in line
-                ],
-            )
-            time.sleep(0.5)
-        pid = max(workers)
-        os.kill(pid, signal.SIGKILL)
-        return f"kill -9 Python worker {pid} (of {len(workers)})"
-
-    outputs, expected = _run_with_fault(cluster, local_broker.bootstrap_servers, kill_python_worker)
     assert_decides_as_reference(outputs, expected)
