@@ -2,13 +2,14 @@
 # A local standalone Flink cluster from the installed PyFlink (FLINK_HOME = the pyflink package).
 #
 #   deploy/cluster.sh start                  start JobManager + TaskManager, wait for the slots
-#   deploy/cluster.sh add-taskmanager        start one more TaskManager (e.g. after one died)
+#   deploy/cluster.sh add-taskmanager        start one more TaskManager (e.g. after one died; it
+#                                            first stops the Python workers a dead one left)
 #   deploy/cluster.sh submit [JOB FLAGS...]  flink run -d -py jobs/triggers_job.py with the flags
 #   deploy/cluster.sh list                   running and scheduled jobs
 #   deploy/cluster.sh stop-with-savepoint JOB_ID   stop the job; prints "Savepoint completed. Path: ..."
 #   deploy/cluster.sh resume SAVEPOINT [JOB FLAGS...]  submit the job again from that savepoint
 #   deploy/cluster.sh cancel JOB_ID
-#   deploy/cluster.sh stop                   stop the cluster; no JVM is left behind
+#   deploy/cluster.sh stop                   stop the cluster; no JVM or Python worker is left behind
 #
 # Environment: PYTHON (default .venv/bin/python), JT_FLINK_STATE (default .journey-triggers/flink),
 # JT_REST_PORT (default 8081), JT_RPC_PORT (default 6123), JT_PROM_PORTS (Prometheus, default
@@ -64,6 +65,57 @@ wait_for_slots() {
 
 cluster_pids() { pgrep -f -- "-Dlog.file=$FLINK_LOG_DIR/" || true; }
 
+# PyFlink's Python workers of this cluster (they inherit its FLINK_CONF_DIR from the TaskManager
+# that started them). `cluster_workers orphans`: only those whose TaskManager is gone. A
+# TaskManager killed with -9 leaves its workers running, re-parented to init, and nothing in
+# PyFlink stops them: each holds a few hundred MB until it is killed.
+cluster_workers() {
+  "$PYTHON" - "$FLINK_CONF_DIR" "$FLINK_LOG_DIR" "${1:-all}" <<'PY'
+import os
+import sys
+
+conf, logs, which = sys.argv[1:]
+mark, owner = f"FLINK_CONF_DIR={conf}".encode(), f"-Dlog.file={logs}/".encode()
+
+
+def read(pid: int, name: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def parent(pid: int) -> int:
+    stat = read(pid, "stat")
+    return int(stat.rsplit(b")", 1)[1].split()[1]) if stat else 0
+
+
+for pid in sorted(int(e) for e in os.listdir("/proc") if e.isdigit()):
+    command = read(pid, "cmdline")
+    if b"pyflink-udf-runner.sh" not in command and b"pyflink.fn_execution" not in command:
+        continue
+    if mark not in read(pid, "environ").split(b"\0"):
+        continue
+    if which == "orphans":
+        ancestor = parent(pid)
+        while ancestor > 1 and owner not in read(ancestor, "cmdline"):
+            ancestor = parent(ancestor)
+        if ancestor > 1:
+            continue
+    print(pid)
+PY
+}
+
+kill_workers() {
+  local pids
+  pids="$(cluster_workers "$1")"
+  if [ -n "$pids" ]; then
+    kill -9 $pids 2>/dev/null || true
+    echo "$2: $(echo $pids)"
+  fi
+}
+
 case "${1:-}" in
   start)
     write_conf
@@ -72,14 +124,20 @@ case "${1:-}" in
     ;;
   add-taskmanager)
     [ -d "$FLINK_CONF_DIR" ] || { echo "no cluster state in $STATE: start it first" >&2; exit 1; }
+    kill_workers orphans "stopped the Python workers of a TaskManager that is gone"
     bash "$FLINK_HOME/bin/taskmanager.sh" start
     ;;
   stop)
-    [ -d "$FLINK_CONF_DIR" ] || { echo "no cluster state in $STATE"; exit 0; }
+    if [ ! -d "$FLINK_CONF_DIR" ]; then
+      kill_workers all "killed leftover Python workers"
+      echo "no cluster state in $STATE"
+      exit 0
+    fi
     bash "$FLINK_HOME/bin/stop-cluster.sh" || true
     for _ in $(seq 1 30); do [ -z "$(cluster_pids)" ] && break; sleep 1; done
     leftover="$(cluster_pids)"
     if [ -n "$leftover" ]; then kill -9 $leftover; echo "killed leftover cluster JVMs: $leftover"; fi
+    kill_workers all "killed leftover Python workers"
     echo "cluster stopped"
     ;;
   submit)

@@ -22,6 +22,7 @@ class Cluster(FlinkRest):
 
     def __init__(self, state: Path) -> None:
         super().__init__(broker.free_port())
+        self.state = state
         self.log_dir = state / "log"
         # Ten ports from a free one: the JobManager and each TaskManager take one.
         first = broker.free_port()
@@ -101,6 +102,22 @@ class Cluster(FlinkRest):
             for text in self._scrape()
             for labels, value in sample.findall(text)
         ]
+
+    def processes(self) -> dict[int, str]:
+        """Return every process started by this cluster's scripts or JVMs (JVMs, Python
+        workers: they all inherit its ``FLINK_CONF_DIR``) and its command line."""
+        mark = f"FLINK_CONF_DIR={self.state / 'conf'}".encode()
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                    found[int(entry.name)] = command.decode(errors="replace")[:200]
+            except OSError:
+                continue
+        return found
 
     def taskmanager_pids(self) -> set[int]:
         pattern = f"-Dlog.file={self.log_dir}/flink-.*-taskexecutor-"

@@ -55,6 +55,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield handle
     finally:
         handle.run("stop")
+    assert not handle.processes(), f"left running by the cluster: {handle.processes()}"
 
 
 WORKER = "pyflink.fn_execution.beam.beam_boot"
@@ -178,7 +179,15 @@ def _run_with_fault(
             committed += len(reader.poll(max_wait_ms=200))
     # The second half, over SEND_S seconds: the fault comes while it is still being sent.
     rest = len(records) - half
-    sender = threading.Thread(target=send, args=(half, len(records), rest / SEND_S))
+    failed: list[BaseException] = []
+
+    def send_rest() -> None:
+        try:
+            send(half, len(records), rest / SEND_S)
+        except BaseException as error:  # shown by the test, not lost in the thread
+            failed.append(error)
+
+    sender = threading.Thread(target=send_rest)
     sender.start()
     try:
         _assert_policy_metrics_exported(cluster)
@@ -187,6 +196,7 @@ def _run_with_fault(
         assert sender.is_alive(), "the history was all sent before the fault: not mid-stream"
     finally:
         sender.join()
+    assert not failed, f"sending the second half failed: {failed[0]!r}"
     print(f"{what} after {committed} of {decisions} decisions were committed, mid-stream")
     deadline = time.monotonic() + 300
     while (state := cluster.job()["state"]) != "FINISHED":
@@ -249,9 +259,14 @@ def test_a_killed_taskmanager_recovers_with_exactly_the_reference_decisions(
 ):
     def kill_taskmanager() -> str:
         (pid,) = cluster.taskmanager_pids()
+        workers = _python_workers(cluster)
+        assert workers, "the TaskManager runs no Python worker"
         os.kill(pid, signal.SIGKILL)
-        cluster.run("add-taskmanager")
-        return f"kill -9 TaskManager {pid}"
+        # Its workers can outlive it (re-parented to init); add-taskmanager stops them.
+        added = cluster.run("add-taskmanager")
+        assert not _alive(set(workers)), f"workers of the killed TaskManager: {workers}"
+        stopped = "stopped by add-taskmanager" if "Python workers" in added else "gone by then"
+        return f"kill -9 TaskManager {pid} (its {len(workers)} Python workers {stopped})"
 
     outputs, expected = _run_with_fault(cluster, local_broker.bootstrap_servers, kill_taskmanager)
     assert_decides_as_reference(outputs, expected)

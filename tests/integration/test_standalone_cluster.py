@@ -201,6 +201,7 @@ def test_submit_list_stop_with_savepoint_resume_and_cancel_lose_and_repeat_no_de
         assert f"{first_id} : journey-triggers (FINISHED)" in listing
     finally:
         cluster.run("stop")
+    assert not cluster.processes(), f"left running by the cluster: {cluster.processes()}"
 
     ids = [d["decision_id"] for d in decisions]
     assert len(ids) == len(set(ids)), "a decision was written twice"
