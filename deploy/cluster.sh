@@ -128,17 +128,14 @@ case "${1:-}" in
     bash "$FLINK_HOME/bin/taskmanager.sh" start
     ;;
   stop)
-    if [ ! -d "$FLINK_CONF_DIR" ]; then
-      kill_workers all "killed leftover Python workers"
-      echo "no cluster state in $STATE"
-      exit 0
+    if [ -d "$FLINK_CONF_DIR" ]; then
+      bash "$FLINK_HOME/bin/stop-cluster.sh" || true
+      for _ in $(seq 1 30); do [ -z "$(cluster_pids)" ] && break; sleep 1; done
+      leftover="$(cluster_pids)"
+      if [ -n "$leftover" ]; then kill -9 $leftover; echo "killed leftover cluster JVMs: $leftover"; fi
     fi
-    bash "$FLINK_HOME/bin/stop-cluster.sh" || true
-    for _ in $(seq 1 30); do [ -z "$(cluster_pids)" ] && break; sleep 1; done
-    leftover="$(cluster_pids)"
-    if [ -n "$leftover" ]; then kill -9 $leftover; echo "killed leftover cluster JVMs: $leftover"; fi
     kill_workers all "killed leftover Python workers"
-    echo "cluster stopped"
+    if [ -d "$FLINK_CONF_DIR" ]; then echo "cluster stopped"; else echo "no cluster state in $STATE"; fi
     ;;
   submit)
     shift

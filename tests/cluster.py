@@ -114,7 +114,7 @@ class Cluster(FlinkRest):
             try:
                 if mark in (entry / "environ").read_bytes().split(b"\0"):
                     command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-                    found[int(entry.name)] = command.decode(errors="replace")[:200]
+                    found[int(entry.name)] = command.decode(errors="replace").strip()
             except OSError:
                 continue
         return found

@@ -251,6 +251,16 @@ def browsing_job(tmp_path: Path, **overrides: Any) -> JobConfig:
     return JobConfig(rules=tuple(item.rule for item in load_rules([rules])), **settings)
 
 
+def kafka_partition(key: str | None, index: int, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a record: murmur2 of its key; a
+    record without a key by turns (the ``index``-th record)."""
+    from kafka.partitioner.default import murmur2
+
+    if key is None:
+        return index % partitions
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
 def create_job_topics(bootstrap: str, prefix: str, **partitions: int) -> None:
     """Create ``<prefix>.events`` and the :func:`kafka_sink` topics, one partition each unless
     ``partitions`` says otherwise (``events=2``; ``policy=1`` adds a control topic)."""

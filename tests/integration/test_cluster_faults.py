@@ -31,13 +31,14 @@ from typing import Any
 
 import pytest
 
+from jobs.specs import format_offsets
 from journey_triggers import broker
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.kafka_log import CommittedLogReader, read_committed
 from tests.cluster import Cluster
-from tests.integration.conftest import _alive, _descendants
+from tests.integration.conftest import _alive, _descendants, kafka_partition
 from tests.integration.test_policy import DATA, assert_decides_as_reference, reference
 
 pytestmark = pytest.mark.integration
@@ -63,29 +64,14 @@ WORKER = "pyflink.fn_execution.beam.beam_boot"
 
 
 def _python_workers(cluster: Cluster) -> dict[int, str]:
-    """The Python workers under the cluster's TaskManagers: their PIDs and command lines."""
-    workers = {}
-    for tm in cluster.taskmanager_pids():
-        for pid in _alive(_descendants(tm)):
-            try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-            except OSError:
-                continue
-            if WORKER in command.decode(errors="replace"):
-                workers[pid] = command.decode(errors="replace").strip()
-    return workers
+    """The cluster's running Python workers: their PIDs and command lines."""
+    running = _alive(set(processes := cluster.processes()))
+    return {
+        pid: command for pid, command in processes.items() if pid in running and WORKER in command
+    }
 
 
 PARTITIONS = TOPICS["f.events"]
-
-
-def _partition(index: int, key: str | None) -> int:
-    """Kafka's default partitioner (murmur2 of the key); records without a key by turns."""
-    from kafka.partitioner.default import murmur2
-
-    if key is None:
-        return index % PARTITIONS
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
 
 
 def _history() -> tuple[list[tuple[str | None, str]], list[dict[str, Any]], str]:
@@ -96,9 +82,8 @@ def _history() -> tuple[list[tuple[str | None, str]], list[dict[str, Any]], str]
     events = [e for _, line in records if isinstance(e := parse_event(line), Event)]
     ends = [0] * PARTITIONS
     for index, (key, _) in enumerate(records):
-        ends[_partition(index, key)] += 1
-    stop = ",".join(f"{partition}:{end}" for partition, end in enumerate(ends))
-    return records, reference(events), stop
+        ends[kafka_partition(key, index, PARTITIONS)] += 1
+    return records, reference(events), format_offsets(tuple(enumerate(ends)))
 
 
 PROMETHEUS_PREFIX = "flink_taskmanager_job_task_operator_"
@@ -147,7 +132,7 @@ def _run_with_fault(
             "f.events",
             chunk,
             rate=rate,
-            partition_of=lambda index, key: _partition(first + index, key),
+            partition_of=lambda index, key: kafka_partition(key, first + index, PARTITIONS),
         )
 
     send(0, half)

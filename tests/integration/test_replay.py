@@ -37,6 +37,7 @@ from tests.integration.conftest import (
     canonical_decisions,
     create_job_topics,
     journey_triggers_cli,
+    kafka_partition,
     kafka_sink,
     live_job,
 )
@@ -100,7 +101,7 @@ def test_a_replay_writes_exactly_the_decisions_the_live_job_wrote(
         "live.events",
         records,
         # The flush records go one to each partition; the rest by key, as Kafka would.
-        partition_of=lambda i, key: flush_partition.get(key or "", hash_partition(key, i)),
+        partition_of=lambda i, key: flush_partition.get(key or "", kafka_partition(key, i, 2)),
         timestamp_of=lambda i: times[i],
     )
     expected = reference([text for _, text in records])
@@ -161,15 +162,6 @@ def test_a_replay_writes_exactly_the_decisions_the_live_job_wrote(
     # Equal to the live job's, record for record (ids, statuses, times, channels, reasons).
     assert canonical_decisions(without_flush(replayed)) == canonical_decisions(live)
     assert canonical_decisions(replayed) == canonical_decisions(expected)
-
-
-def hash_partition(key: str | None, index: int) -> int:
-    """Kafka's default partitioner over 2 partitions (murmur2 of the key); by turns without."""
-    from kafka.partitioner.default import murmur2
-
-    if key is None:
-        return index % 2
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % 2
 
 
 def test_the_broker_lookup_checks_each_answer_and_names_the_partition_it_got_wrong(
