@@ -209,6 +209,11 @@ SEND_S = 30
 """Seconds over which the second half of the history is sent (the fault comes within it)."""
 
 
+# In make soak until the open point below is understood: in 2 of about 12 runs (one on
+# 2026-12-02 with this method: a beam_boot worker of the job, killed mid-stream) the job
+# finished without any failure, so the kill went unnoticed, and this test stopped before reading
+# that run's decisions. README, Roadmap.
+@pytest.mark.soak
 def test_a_killed_python_worker_recovers_with_exactly_the_reference_decisions(
     cluster, local_broker, no_leftover_processes
 ):

@@ -154,9 +154,6 @@ def _arm_once_a_transaction_is_open(bootstrap: str, topic: str, result: Any, arm
     return "the job ended before a transaction was seen open"
 
 
-# In make soak: test_cluster_faults.py kills a Python worker of the policy job on a standalone
-# cluster in make test, and reads the committed topic back against the reference.
-@pytest.mark.soak
 def test_a_failure_mid_stream_leaves_the_committed_topic_exactly_once(
     clean_run, local_broker, no_leftover_processes, tmp_path
 ):
