@@ -116,6 +116,12 @@ def _assert_policy_metrics_exported(cluster: Cluster) -> None:
     assert all(value > 0 for _, value in found["rule_candidates"] + found["rule_fired"])
 
 
+def _failures(cluster: Cluster) -> int:
+    """How many failures the running job has registered (its exception history)."""
+    job_id = cluster.job()["jid"]
+    return len(cluster.rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"])
+
+
 def _run_with_fault(
     cluster: Cluster, bootstrap: str, inject: Callable[[], str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -189,9 +195,8 @@ def _run_with_fault(
         assert state != "FAILED", "the job failed instead of recovering"
         assert time.monotonic() < deadline, f"the job did not finish after the fault ({state})"
         time.sleep(1)
-    job_id = cluster.job()["jid"]
-    history = cluster.rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
-    assert history, "the job never failed: the fault was not injected"
+    failures = _failures(cluster)
+    assert failures, "the job never failed: the fault was not injected"
     found, aborted = read_committed(
         bootstrap, "f.decisions", [0, 1], expected=decisions, idle_timeout_s=3, max_wait_s=120
     )
@@ -200,7 +205,7 @@ def _run_with_fault(
     # Nothing committed arrives after the expected count.
     assert len(consume_json(bootstrap, "f.decisions", idle_timeout_s=3)) == len(found)
     print(
-        f"failures {len(history)}, finished {time.monotonic() - injected:.0f} s after the fault; "
+        f"failures {failures}, finished {time.monotonic() - injected:.0f} s after the fault; "
         f"decisions expected {decisions}, found {len(found)}, aborted records skipped {aborted}"
     )
     return outputs, expected
@@ -215,12 +220,6 @@ NOTICED_S = 10
 
 KILLS = 3
 """Python workers killed at most, one after another, until Flink registers a failure."""
-
-
-def _failures(cluster: Cluster) -> int:
-    """How many failures the running job has registered (its exception history)."""
-    job_id = cluster.job()["jid"]
-    return len(cluster.rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"])
 
 
 def test_a_killed_python_worker_recovers_with_exactly_the_reference_decisions(
@@ -253,7 +252,7 @@ def test_a_killed_python_worker_recovers_with_exactly_the_reference_decisions(
 
         In 1 of about 30 runs (on 2026-12-02) a killed worker was never noticed: its tasks
         closed normally at the end (Beam fails a worker's tasks when its connection drops only
-        if a bundle is in flight; see the README's Faults). The test then still needs a fault
+        if a bundle is in flight; see the README's Roadmap). The test then still needs a fault
         that Flink recovers from, so it kills the next worker."""
         kills, before = [], _failures(cluster)
         for _ in range(KILLS):
