@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 # Order-only on the venv, so an image build can make the jar with its own: make $(JAR) STAMP= BIN=...
 $(JAR): $(JAVA_SOURCES) | $(STAMP)
 	rm -rf jvm/build/classes && mkdir -p jvm/build/classes
-	javac --release 11 -nowarn -cp "$$($(BIN)/python -c 'import pyflink, os; print(os.path.dirname(pyflink.__file__))')/lib/*" \
+	javac --release 11 -nowarn -cp "$$($(BIN)/python -c 'import pyflink, os; d = os.path.dirname(pyflink.__file__); print(f"{d}/lib/*:{d}/opt/*")')" \
 	  -d jvm/build/classes $(JAVA_SOURCES)
 	jar --create --file $(JAR) -C jvm/build/classes .
 

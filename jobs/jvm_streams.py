@@ -197,3 +197,74 @@ def with_event_time(
     )
     assigned.name(name).uid(name)
     return DataStream(assigned.map(eventtime.RemoveTimestampMapFunction(), row_type))
+
+
+def keyed_process(keyed: Any, function: Any, output_type: Any) -> Any:
+    """Return ``keyed.process(function, output_type)``, its timers whole in every checkpoint.
+
+    In process mode the operator is ``journeytriggers.CheckpointedTimersKeyedProcessOperator``:
+    PyFlink's own, which also registers the timers of its last bundle before each checkpoint
+    barrier (without it, a job restored from a checkpoint lost them: see that class). The
+    arguments are those PyFlink 2.0's ``KeyedStream.process`` passes. In thread mode timers
+    are registered at once, and PyFlink's operator is used.
+    """
+    from pyflink.datastream import DataStream
+    from pyflink.datastream.data_stream import _create_j_data_stream_python_function_info
+    from pyflink.fn_execution.flink_fn_execution_pb2 import UserDefinedDataStreamFunction
+    from pyflink.java_gateway import get_gateway
+    from pyflink.util.java_utils import get_j_env_configuration
+
+    j_stream = keyed._j_data_stream
+    j_conf = get_j_env_configuration(j_stream.getExecutionEnvironment())
+    if _thread_mode(j_conf):
+        return keyed.process(function, output_type=output_type)
+    info = _create_j_data_stream_python_function_info(
+        function, UserDefinedDataStreamFunction.KEYED_PROCESS
+    )
+    j_output = output_type.get_java_type_info()
+    operator = get_gateway().jvm.journeytriggers.CheckpointedTimersKeyedProcessOperator(
+        j_conf, info, j_stream.getTransformation().getOutputType(), j_output
+    )
+    return DataStream(j_stream.transform("KEYED PROCESS", j_output, operator))
+
+
+def keyed_broadcast_process(keyed: Any, broadcast: Any, function: Any, output_type: Any) -> Any:
+    """Return ``keyed.connect(broadcast).process(function, output_type)``, timers kept.
+
+    As :func:`keyed_process`, with ``journeytriggers.CheckpointedTimersKeyedCoProcessOperator``
+    and the transformation PyFlink 2.0's keyed-broadcast translator builds.
+    """
+    from pyflink.datastream import DataStream
+    from pyflink.datastream.data_stream import _create_j_data_stream_python_function_info
+    from pyflink.fn_execution.flink_fn_execution_pb2 import UserDefinedDataStreamFunction
+    from pyflink.java_gateway import get_gateway
+    from pyflink.util.java_utils import get_j_env_configuration
+
+    j_keyed, j_broadcast = keyed._j_data_stream, broadcast.input_stream._j_data_stream
+    j_conf = get_j_env_configuration(j_broadcast.getExecutionEnvironment())
+    if _thread_mode(j_conf):
+        return keyed.connect(broadcast).process(function, output_type=output_type)
+    info = _create_j_data_stream_python_function_info(
+        function, UserDefinedDataStreamFunction.KEYED_CO_BROADCAST_PROCESS
+    )
+    j_env = keyed.get_execution_environment()._j_stream_execution_environment
+    j_stream = get_gateway().jvm.journeytriggers.CheckpointedTimersKeyedCoProcessOperator.connect(
+        j_env,
+        "Keyed-Co-Process-Broadcast",
+        j_conf,
+        info,
+        j_keyed.getTransformation(),
+        j_broadcast.getTransformation(),
+        j_keyed.getKeyType(),
+        j_keyed.getKeySelector(),
+        output_type.get_java_type_info(),
+        j_env.getParallelism(),
+    )
+    return DataStream(j_stream)
+
+
+def _thread_mode(j_conf: Any) -> bool:
+    from pyflink.java_gateway import get_gateway
+
+    option = get_gateway().jvm.org.apache.flink.python.PythonOptions.PYTHON_EXECUTION_MODE
+    return str(j_conf.get(option)) == "thread"

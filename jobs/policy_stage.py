@@ -70,7 +70,7 @@ def _document(raw: str) -> dict[str, Any] | None:
 
 
 def _inject_fault(fault: InjectedFault | None, inputs: int, opened: float) -> None:
-    """Fail once, for recovery tests (see ``InjectedFault``)."""
+    """Fail once, for recovery tests (see ``InjectedFault``): at an input or a timer."""
     if fault is None or inputs < fault.after_inputs or time.monotonic() - opened < 1:
         return
     if fault.armed_by is not None and not os.path.exists(fault.armed_by):
@@ -150,6 +150,7 @@ class _Host:
     ) -> Iterator[Any]:
         from pyflink.datastream import TimeDomain
 
+        _inject_fault(self.fault, self.inputs, self.opened)
         timers = ctx.timer_service()
         if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
             timestamp = timers.current_watermark()
@@ -305,7 +306,12 @@ def apply_policy_stage(
     """
     from pyflink.table.expressions import col
 
-    from jobs.jvm_streams import keyed_by_first_column, with_event_time
+    from jobs.jvm_streams import (
+        keyed_broadcast_process,
+        keyed_by_first_column,
+        keyed_process,
+        with_event_time,
+    )
 
     output, erasures, rejects = _types()
     # Keyed in the JVM, not with PyFlink's key_by: see jobs/jvm_streams.py.
@@ -313,7 +319,7 @@ def apply_policy_stage(
     rejected: Table | None = None
     if control is None:
         function = _static_function(PolicyBook((policy,)), erasures, fault)
-        decided = keyed.process(function, output_type=output)
+        decided = keyed_process(keyed, function, output)
     else:
         table, topic = control
         function = _broadcast_function(policy, erasures, rejects, topic, fault)
@@ -325,7 +331,7 @@ def apply_policy_stage(
             "policy-control",
         )
         broadcast = published.broadcast(_versions_descriptor())
-        decided = keyed.connect(broadcast).process(function, output_type=output)
+        decided = keyed_broadcast_process(keyed, broadcast, function, output)
         rejected = t_env.from_data_stream(decided.get_side_output(rejects))
     decided.name(name).uid(name)
     erased = t_env.from_data_stream(decided.get_side_output(erasures))

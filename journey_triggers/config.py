@@ -30,8 +30,8 @@ UNKNOWN_EVENT_TYPES = ("dead-letter", "accept")
 class InjectedFault:
     """Fault injection for recovery tests: the policy stage fails once.
 
-    It fails at an instance's next input once it has taken ``after_inputs`` inputs, 1 s has
-    passed since it opened, and, when ``armed_by`` is set, that file exists: a test arms the
+    It fails at an instance's next input or timer once it has taken ``after_inputs`` inputs, 1 s
+    has passed since it opened, and, when ``armed_by`` is set, that file exists: a test arms the
     fault at the moment it chooses (say, once the output holds records of an open
     transaction). ``marker`` is created just before the failure; when it exists already, the
     fault has fired and does not again (the recovered attempt runs through).

@@ -110,6 +110,7 @@ def _in_the_log(bootstrap: str, topic: str) -> Any:
                     if hit
                     else "not among the aborted records"
                 )
+                + f": {json.dumps(decision, sort_keys=True)}"
             )
         return "missing decisions in the raw log:\n" + "\n".join(lines)
 
