@@ -4,13 +4,14 @@ In process mode, PyFlink 2.0 registers a Python function's timers in the JVM lat
 the task's mailbox, and a checkpoint barrier ends the open bundle and takes the snapshot before
 those mails run. A job restored from that checkpoint has the bundle's state but not its timers
 (``journeytriggers.CheckpointedTimersKeyedProcessOperator`` explains). The policy stage lost
-decisions that way after a failure (``test_policy_exactly_once.py``), about one recovery in eight.
+decisions that way after a failure (``test_policy_exactly_once.py``), about one recovery in nine.
 
 This job makes the case certain: bundles that only a barrier ends, no watermark before the end of
 the input (so nothing else registers the pending timers), a timer for every number, and a slow
 function, so that the barrier's bundle still has numbers to take. The job is stopped with a
 savepoint mid-stream and resumed from it. Every number's timer must fire once, and the numbers
-the first run took must have their timers fire in the second.
+the first run took must have their timers fire in the second. It runs for both operators the
+policy stage uses: keyed, and keyed with a broadcast input (a control topic).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from jobs.jvm_streams import keyed_by_first_column, keyed_process
+from jobs.jvm_streams import keyed_broadcast_process, keyed_by_first_column, keyed_process
 from jobs.triggers_job import create_table_env
 from journey_triggers.config import JobConfig
 from tests.integration.conftest import read_json_lines
@@ -37,12 +38,12 @@ arrives the Python worker still has numbers to take, and their timers reach the 
 barrier ends the bundle."""
 
 
-def _function(run: str) -> Any:
+def _function(run: str, *, broadcast: bool) -> Any:
     from pyflink.common import Row, Types
-    from pyflink.datastream import KeyedProcessFunction
+    from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction
     from pyflink.datastream.state import MapStateDescriptor
 
-    class TimerPerNumber(KeyedProcessFunction):  # type: ignore[misc]
+    class TimerPerNumber:
         """Register an event-time timer at each number; on it, emit the runs that did each."""
 
         def open(self, runtime_context: Any) -> None:
@@ -55,16 +56,24 @@ def _function(run: str) -> Any:
             self.registered.put(value[1], run)
             ctx.timer_service().register_event_time_timer(value[1])
 
+        def process_broadcast_element(self, value: Any, ctx: Any) -> None:
+            pass
+
         def on_timer(self, timestamp: int, ctx: Any) -> Any:
             yield Row(timestamp, self.registered.get(timestamp), run)
             self.registered.remove(timestamp)
 
-    return TimerPerNumber()
+    base = KeyedBroadcastProcessFunction if broadcast else KeyedProcessFunction
+    return type("TimerPerNumber", (TimerPerNumber, base), {})()
 
 
-def _start(tmp_path: Path, run: str, flink_conf: dict[str, str]) -> Any:
-    """Start the job (its output in ``tmp_path/run``); return its TableResult."""
+def _start(tmp_path: Path, run: str, flink_conf: dict[str, str], *, broadcast: bool) -> Any:
+    """Start the job (its output in ``tmp_path/run``); return its TableResult.
+
+    With ``broadcast``, the function is a keyed broadcast function with a second input.
+    """
     from pyflink.common import Types
+    from pyflink.datastream.state import MapStateDescriptor
     from pyflink.table import DataTypes
     from pyflink.table.expressions import col
 
@@ -96,7 +105,20 @@ def _start(tmp_path: Path, run: str, flink_conf: dict[str, str]) -> Any:
     output = Types.ROW_NAMED(
         ["n", "registered_by", "fired_by"], [Types.LONG(), Types.STRING(), Types.STRING()]
     )
-    stream = keyed_process(keyed_by_first_column(t_env, numbers), _function(run), output)
+    keyed = keyed_by_first_column(t_env, numbers)
+    function = _function(run, broadcast=broadcast)
+    if broadcast:
+        t_env.execute_sql(
+            """CREATE TEMPORARY TABLE control (c BIGINT) WITH (
+  'connector' = 'datagen', 'rows-per-second' = '1', 'number-of-rows' = '1000'
+)"""
+        )
+        control = t_env.to_data_stream(t_env.from_path("control")).broadcast(
+            MapStateDescriptor("control", Types.LONG(), Types.LONG())
+        )
+        stream = keyed_broadcast_process(keyed, control, function, output)
+    else:
+        stream = keyed_process(keyed, function, output)
     return t_env.from_data_stream(stream).execute_insert("fired")
 
 
@@ -125,11 +147,16 @@ def _stop_with_savepoint(client: Any, directory: Path, *, drain: bool) -> str:
                 raise
 
 
-def test_a_job_resumed_from_a_savepoint_fires_every_timer_once(no_leftover_processes, tmp_path):
-    first = _start(tmp_path, "first", {})
+@pytest.mark.parametrize("broadcast", [False, True], ids=["keyed", "keyed-broadcast"])
+def test_a_job_resumed_from_a_savepoint_fires_every_timer_once(
+    no_leftover_processes, tmp_path, broadcast
+):
+    first = _start(tmp_path, "first", {}, broadcast=broadcast)
     savepoint = _stop_with_savepoint(first.get_job_client(), tmp_path / "savepoints", drain=False)
     first.wait()
-    second = _start(tmp_path, "second", {"execution.state-recovery.path": savepoint})
+    second = _start(
+        tmp_path, "second", {"execution.state-recovery.path": savepoint}, broadcast=broadcast
+    )
     _stop_with_savepoint(second.get_job_client(), tmp_path / "savepoints", drain=True)
     second.wait()
 

@@ -16,7 +16,7 @@ import org.apache.flink.streaming.api.operators.python.process.ExternalPythonKey
  * barrier the operator finishes its bundle, so the state changes of that bundle are in the
  * snapshot; the timer mails of that bundle run only after it. A job restored from that checkpoint
  * then holds state waiting for a timer that does not exist: the policy stage never emitted those
- * decisions (measured: 1 to 3 of 5,321 decisions lost in about 1 recovery in 8). PyFlink itself
+ * decisions (measured: 1 to 3 of 5,321 decisions lost in about 1 recovery in 9). PyFlink itself
  * registers the pending timers before it advances the watermark ({@code drainUnregisteredTimers});
  * this operator does the same before every checkpoint barrier. See jobs/policy_stage.py.
  */
