@@ -22,14 +22,23 @@ class JobFailedError(JourneyTriggersError):
     """The job process exited with an error."""
 
 
-def job_environment() -> dict[str, str]:
-    """Return this process's environment for a child that runs a PyFlink job.
+_IN_PROCESS_ONLY = ("PYFLINK_GATEWAY_DISABLED", "PYTHON_LOOPBACK_SERVER_ADDRESS")
+"""What PyFlink leaves in this process's environment after a job with Python functions ran in
+it: its in-process Python workers set the environment their JVM sends them."""
 
-    After a job with a Python UDF has run in this process, PyFlink leaves
-    ``PYFLINK_GATEWAY_DISABLED`` set here (it is meant for its Python workers), and a child
-    that inherits it refuses to start its own JVM gateway.
+
+def job_environment() -> dict[str, str]:
+    """Return this process's environment for a child that runs a PyFlink job (or a cluster).
+
+    After a job with a Python function has run in this process, PyFlink leaves
+    ``PYFLINK_GATEWAY_DISABLED`` set here (a child that inherits it refuses to start its own
+    JVM gateway) and ``PYTHON_LOOPBACK_SERVER_ADDRESS``, the address of this process's Python
+    worker pool: a child's job, or a TaskManager, that inherits it runs its Python functions in
+    this process instead of workers of its own (measured: a standalone cluster's TaskManager
+    started no Python worker, and its environment, ``JAVA_HOME`` among it, replaced this
+    process's).
     """
-    return {k: v for k, v in os.environ.items() if k != "PYFLINK_GATEWAY_DISABLED"}
+    return {k: v for k, v in os.environ.items() if k not in _IN_PROCESS_ONLY}
 
 
 def run_job(args: Sequence[str], *, timeout_s: float, log_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from typing import Any
 
 from journey_triggers import broker
 from journey_triggers.flink_rest import FlinkRest
+from journey_triggers.jobrunner import job_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ class Cluster(FlinkRest):
         first = broker.free_port()
         self.prometheus_ports = range(first, first + 10)
         self.env = {
-            **os.environ,
+            **job_environment(),
             "PYTHON": sys.executable,
             "JT_FLINK_STATE": str(state),
             "JT_REST_PORT": str(self.rest_port),

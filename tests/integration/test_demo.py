@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from journey_triggers.jobrunner import job_environment
+
 pytestmark = pytest.mark.integration
 
 
@@ -31,6 +33,7 @@ def test_demo_prints_decisions_agrees_with_reference_and_leaves_nothing_running(
         text=True,
         timeout=600,
         check=False,
+        env=job_environment(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "same decisions as the plain-Python reference semantics: yes" in result.stdout
