@@ -209,18 +209,13 @@ def keyed_process(keyed: Any, function: Any, output_type: Any) -> Any:
     are registered at once, and PyFlink's operator is used.
     """
     from pyflink.datastream import DataStream
-    from pyflink.datastream.data_stream import _create_j_data_stream_python_function_info
-    from pyflink.fn_execution.flink_fn_execution_pb2 import UserDefinedDataStreamFunction
     from pyflink.java_gateway import get_gateway
-    from pyflink.util.java_utils import get_j_env_configuration
 
     j_stream = keyed._j_data_stream
-    j_conf = get_j_env_configuration(j_stream.getExecutionEnvironment())
-    if _thread_mode(j_conf):
+    process_mode = _process_mode_function(j_stream, function, "KEYED_PROCESS")
+    if process_mode is None:
         return keyed.process(function, output_type=output_type)
-    info = _create_j_data_stream_python_function_info(
-        function, UserDefinedDataStreamFunction.KEYED_PROCESS
-    )
+    j_conf, info = process_mode
     j_output = output_type.get_java_type_info()
     operator = get_gateway().jvm.journeytriggers.CheckpointedTimersKeyedProcessOperator(
         j_conf, info, j_stream.getTransformation().getOutputType(), j_output
@@ -235,18 +230,13 @@ def keyed_broadcast_process(keyed: Any, broadcast: Any, function: Any, output_ty
     and the transformation PyFlink 2.0's keyed-broadcast translator builds.
     """
     from pyflink.datastream import DataStream
-    from pyflink.datastream.data_stream import _create_j_data_stream_python_function_info
-    from pyflink.fn_execution.flink_fn_execution_pb2 import UserDefinedDataStreamFunction
     from pyflink.java_gateway import get_gateway
-    from pyflink.util.java_utils import get_j_env_configuration
 
     j_keyed, j_broadcast = keyed._j_data_stream, broadcast.input_stream._j_data_stream
-    j_conf = get_j_env_configuration(j_broadcast.getExecutionEnvironment())
-    if _thread_mode(j_conf):
+    process_mode = _process_mode_function(j_broadcast, function, "KEYED_CO_BROADCAST_PROCESS")
+    if process_mode is None:
         return keyed.connect(broadcast).process(function, output_type=output_type)
-    info = _create_j_data_stream_python_function_info(
-        function, UserDefinedDataStreamFunction.KEYED_CO_BROADCAST_PROCESS
-    )
+    j_conf, info = process_mode
     j_env = keyed.get_execution_environment()._j_stream_execution_environment
     j_stream = get_gateway().jvm.journeytriggers.CheckpointedTimersKeyedCoProcessOperator.connect(
         j_env,
@@ -263,8 +253,20 @@ def keyed_broadcast_process(keyed: Any, broadcast: Any, function: Any, output_ty
     return DataStream(j_stream)
 
 
-def _thread_mode(j_conf: Any) -> bool:
-    from pyflink.java_gateway import get_gateway
+def _process_mode_function(j_stream: Any, function: Any, kind: str) -> tuple[Any, Any] | None:
+    """Return the Java configuration and function info PyFlink builds for ``function``.
 
+    ``kind`` names a ``UserDefinedDataStreamFunction`` type. ``None`` in thread mode, where
+    PyFlink's own operators are kept.
+    """
+    from pyflink.datastream.data_stream import _create_j_data_stream_python_function_info
+    from pyflink.fn_execution.flink_fn_execution_pb2 import UserDefinedDataStreamFunction
+    from pyflink.java_gateway import get_gateway
+    from pyflink.util.java_utils import get_j_env_configuration
+
+    j_conf = get_j_env_configuration(j_stream.getExecutionEnvironment())
     option = get_gateway().jvm.org.apache.flink.python.PythonOptions.PYTHON_EXECUTION_MODE
-    return str(j_conf.get(option)) == "thread"
+    if str(j_conf.get(option)) == "thread":
+        return None
+    kinds = UserDefinedDataStreamFunction
+    return j_conf, _create_j_data_stream_python_function_info(function, getattr(kinds, kind))
