@@ -1,47 +1,72 @@
-# The two commands: `make demo` and `make test`. Each sets up .venv on first use.
+# The two commands: `make demo` and `make test`. Each checks the machine's prerequisites, sets
+# up .venv and builds the JVM side (jvm/pom.xml) on first use.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The project's Java operators (jvm/src), compiled against the installed PyFlink's jars.
-JAR := jvm/build/journey-triggers-jvm.jar
-JAVA_SOURCES := $(wildcard jvm/src/journeytriggers/*.java)
+MVN ?= mvn -B -ntp
+# The Maven build: the project's operator jar, the local broker's Kafka jars and the Kafka SQL
+# connector (journey_triggers/jvm_build.py says where each lands). Maven caches in ~/.m2.
+JVM_STAMP := jvm/target/.built
+JVM_INPUTS := jvm/pom.xml jvm/operators/pom.xml jvm/runtime/pom.xml \
+  $(shell find jvm/operators/src/main -type f 2>/dev/null)
 
-.PHONY: demo test install clean bench soak
+.PHONY: demo test install clean bench soak prerequisites prerequisites-test
 
-$(STAMP): pyproject.toml
-	@command -v javac >/dev/null || { echo "A Java 17 JDK is required (apt-get install openjdk-17-jdk-headless)"; exit 1; }
+# What `make demo` needs; each missing tool is named with the Debian package that brings it.
+prerequisites:
+	@missing=""; \
+	command -v $(PYTHON) >/dev/null || missing="$$missing python3.11 python3.11-venv"; \
+	command -v javac >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	if command -v javac >/dev/null; then \
+	  v=$$(javac -version 2>&1 | sed -E 's/^javac ([0-9]+).*/\1/'); \
+	  [ "$$v" -ge 17 ] 2>/dev/null || missing="$$missing openjdk-17-jdk-headless(found-javac-$$v)"; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "missing prerequisites:$$missing"; \
+	  echo "install them with: sudo apt-get install -y$$(echo "$$missing" | sed -E 's/\(found[^)]*\)//g')"; \
+	  exit 1; \
+	fi
+
+# `make test` also renders the backtest report in headless Chromium.
+prerequisites-test: prerequisites
+	@command -v chromium >/dev/null || { \
+	  echo "missing prerequisite: chromium (the backtest report's browser test)"; \
+	  echo "install it with: sudo apt-get install -y chromium"; exit 1; }
+
+$(STAMP): pyproject.toml | prerequisites
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-# Order-only on the venv, so an image build can make the jar with its own: make $(JAR) STAMP= BIN=...
-$(JAR): $(JAVA_SOURCES) | $(STAMP)
-	rm -rf jvm/build/classes && mkdir -p jvm/build/classes
-	javac --release 11 -nowarn -cp "$$($(BIN)/python -c 'import pyflink, os; d = os.path.dirname(pyflink.__file__); print(f"{d}/lib/*:{d}/opt/*")')" \
-	  -d jvm/build/classes $(JAVA_SOURCES)
-	jar --create --file $(JAR) -C jvm/build/classes .
+$(JVM_STAMP): $(JVM_INPUTS) | prerequisites
+	rm -rf jvm/runtime/target/kafka-broker jvm/runtime/target/flink-connectors
+	$(MVN) -q -f jvm/pom.xml -DskipTests package
+	mkdir -p $(dir $(JVM_STAMP)) && touch $(JVM_STAMP)
 
-install: $(STAMP) $(JAR)
+install: $(STAMP) $(JVM_STAMP)
 
-demo: $(STAMP) $(JAR)
+demo: install
 	$(BIN)/journey-triggers demo
 
 # The benchmark (tests/perf/bench.py): not part of `make test`; about 30 minutes on 2 cores.
-bench: $(STAMP) $(JAR)
+bench: install
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
 # The heavy variants (the tests marked soak): not part of `make test`.
-soak: $(STAMP) $(JAR)
+soak: install
 	$(BIN)/pytest -m soak tests/integration
 
-test: $(STAMP) $(JAR)
+test: prerequisites-test install
+	$(MVN) -f jvm/pom.xml verify
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) jvm/build .journey-triggers .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) jvm/target jvm/operators/target jvm/runtime/target .journey-triggers \
+	  .pytest_cache .mypy_cache .ruff_cache

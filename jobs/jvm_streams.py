@@ -16,26 +16,10 @@ Python step: ``KeyByKeySelector`` for keys, ``CustomTimestampAssigner`` and
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyflink.table import Expression, StreamTableEnvironment, Table
-
-
-JAR = Path(__file__).resolve().parent.parent / "jvm" / "build" / "journey-triggers-jvm.jar"
-"""The project's own Java operators (``jvm/src``), built by ``make install``."""
-
-
-def jar_uri() -> str:
-    """Return the ``pipeline.jars`` entry of :data:`JAR`; a clear error when it is not built."""
-    if not JAR.is_file():
-        msg = (
-            f"{JAR} is missing: build it with `make install` (it needs a JDK: "
-            "apt-get install openjdk-17-jdk-headless)"
-        )
-        raise FileNotFoundError(msg)
-    return JAR.as_uri()
 
 
 def never_idle(t_env: StreamTableEnvironment, table: Table, name: str) -> Table:

@@ -148,6 +148,16 @@ CONFIG_PROVIDERS = {
 are read by the Kafka client where it runs (the TaskManager), from its environment or a file."""
 
 
+SINK_DEFAULTS = {"transaction.timeout.ms": "900000"}
+"""Producer settings of the exactly-once sinks, unless ``--kafka-property`` overrides them.
+
+Flink's Kafka sink asks for one-hour transactions by default, and a Kafka broker refuses
+any above its ``transaction.max.timeout.ms``, 15 minutes by default: the job's transactions
+last 15 minutes, so it runs against a broker as installed. A checkpoint must complete, and a
+failed job must be back, within that time, or the broker aborts the open transaction.
+"""
+
+
 def with_config_providers(properties: dict[str, str], bootstrap: str = "") -> dict[str, str]:
     """Return ``properties``, with Kafka's config providers declared when a value uses one.
 
@@ -940,7 +950,7 @@ def sink_ddls(spec: SinkSpec, *, profiles: bool = False, policy: bool = False) -
                 "  'sink.delivery-guarantee' = 'exactly-once',\n"
                 f"  'sink.transactional-id-prefix' = "
                 f"{quote(spec.transactional_id_prefix + '-' + name)}"
-                f"{_kafka_properties(spec.properties, spec.bootstrap_servers)}"
+                f"{_kafka_properties({**SINK_DEFAULTS, **spec.properties}, spec.bootstrap_servers)}"
             )
         statements.append(f"CREATE TEMPORARY TABLE {table} (\n{columns}\n) WITH (\n  {options}\n)")
     return statements

@@ -34,7 +34,6 @@ from jobs.jvm_streams import (
     LATE_METRIC,
     counted,
     decision_metrics,
-    jar_uri,
     never_idle,
 )
 from jobs.specs import (
@@ -55,6 +54,7 @@ from jobs.specs import (
 from journey_triggers.config import EXECUTION_MODES, SCORING_UDFS, UNKNOWN_EVENT_TYPES, JobConfig
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import ConfigError, JourneyTriggersError
+from journey_triggers.jvm_build import job_jars
 from journey_triggers.rules.loader import RuleFileError, load_rules
 
 if TYPE_CHECKING:
@@ -111,10 +111,11 @@ def create_table_env(config: JobConfig) -> StreamTableEnvironment:
         "table.exec.state.ttl": f"{config.state_ttl_ms} ms",
         **config.flink_conf,
     }
-    # The project's Java operators (jobs.jvm_streams), shipped with the job, added to the jars
-    # `flink run -py` already ships (flink-python's, which the cluster needs for the Python
-    # operators: without it the JobManager cannot load them).
-    jars = [*_context_jars(), config.flink_conf.get("pipeline.jars"), jar_uri()]
+    # The project's Java operators (jobs.jvm_streams) and the official Kafka SQL connector, both
+    # built or fetched by Maven (journey_triggers.jvm_build), shipped with the job and added to
+    # the jars `flink run -py` already ships (flink-python's, which the cluster needs for the
+    # Python operators: without it the JobManager cannot load them).
+    jars = [*_context_jars(), config.flink_conf.get("pipeline.jars"), *job_jars()]
     settings["pipeline.jars"] = ";".join(dict.fromkeys(jar for jar in jars if jar))
     flink_conf = Configuration()
     for key, value in settings.items():
@@ -730,8 +731,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LOOKUPS,
         default="broker",
         help="broker: Kafka's offsets-for-times, each answer checked against the records "
-        "around it; scan: read the records' timestamps, for brokers without a time index "
-        "such as the local tansu broker (default: broker)",
+        "around it; scan: read the records' timestamps, for Kafka-compatible brokers that do "
+        "not index records by time (default: broker)",
     )
     history.add_argument(
         "--dry-run",

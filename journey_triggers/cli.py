@@ -76,8 +76,11 @@ def _cmd_broker(args: argparse.Namespace) -> int:
         stopped = broker.stop_broker(state_dir)
         print(f"broker stopped (pid {stopped.pid})" if stopped else "no broker was running")
     else:
-        running = broker.read_state(state_dir)
-        print(f"broker running: {running.bootstrap_servers}" if running else "no broker running")
+        running = broker.running_state(state_dir)
+        if running is None:
+            print(f"no broker running (state directory {state_dir})")
+            return 1
+        print(f"broker running: pid {running.pid}, bootstrap servers {running.bootstrap_servers}")
     return 0
 
 
@@ -412,8 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     broker = commands.add_parser(
         "broker",
-        help="start, stop or check the local tansu broker",
-        description="Manage the local in-memory Kafka-protocol broker (tansu). It is for the "
+        help="start, stop or check the local Apache Kafka broker",
+        description="Manage the local Apache Kafka broker (KRaft, one node, loopback only). Its "
+        "data stays in the state directory, so a restart keeps topics and committed records; "
+        "`status` exits 1 when no broker runs. It is for the "
         "demo and tests; the job works against any Kafka.",
     )
     broker.add_argument("action", choices=["start", "stop", "status"])
@@ -422,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--partitions", type=_positive_int, help="partitions of the events topic (default: 4)"
     )
     broker.add_argument(
-        "--state-dir", default=str(DEFAULT_STATE_DIR), help="where the PID file and log go"
+        "--state-dir",
+        default=str(DEFAULT_STATE_DIR),
+        help="where the broker's data, PID file and log go (default: .journey-triggers)",
     )
     broker.set_defaults(func=_cmd_broker)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -34,6 +35,19 @@ if TYPE_CHECKING:
 _JOB_TIMEOUT_S = 600.0
 
 
+def _fresh_broker_dir(state_dir: Path) -> Path:
+    """Return an empty directory for the demo's own broker under ``state_dir``.
+
+    The broker keeps its data across restarts; the demo starts from empty topics every time, so
+    that it decides exactly the records it produced. A demo broker left running by an
+    interrupted demo is stopped first.
+    """
+    directory = state_dir / "demo-broker"
+    broker.stop_broker(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    return directory
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo; return the process exit code."""
     from journey_triggers.cli import DEFAULT_TOPICS, _generator_config
@@ -49,10 +63,10 @@ def run_demo(args: argparse.Namespace) -> int:
     catalog_path = state_dir / "demo-catalog.jsonl"
     catalog_path.write_text("".join(line + "\n" for line in catalog_lines(cfg.seed)))
     print(f"catalog: {catalog_path} ({len(catalog_lines(cfg.seed))} products)")
-    with broker.running_broker(state_dir=state_dir) as handle:
+    with broker.running_broker(state_dir=_fresh_broker_dir(state_dir)) as handle:
         bootstrap = handle.bootstrap_servers
         broker.create_topics(bootstrap, DEFAULT_TOPICS)
-        print(f"broker: tansu on {bootstrap} (pid {handle.pid})")
+        print(f"broker: Apache Kafka on {bootstrap} (pid {handle.pid})")
         produce(bootstrap, "events", records)
         print(
             f"produced {len(records)} records to 'events' ({DEFAULT_TOPICS['events']} partitions)"

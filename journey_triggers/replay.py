@@ -18,8 +18,8 @@ so it can be a little high, never low.
 ``KafkaConsumer.offsets_for_times``) and checks each answer against the records around it: a
 broker that does not index by time gives a wrong answer, and the replay stops with an error
 that names the partition, instead of replaying the wrong range. ``scan`` reads every record's
-timestamp in the partitions instead: for brokers without a time index (the local tansu 0.6
-broker answers every time lookup with offset 0); it reads the whole topic once.
+timestamp in the partitions instead: for Kafka-compatible brokers without a time index (some
+answer every time lookup with offset 0); it reads the whole topic once.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def _broker_lookup(consumer: Any, tp: Any, at_ms: int, end: int) -> int:
         msg = (
             f"the broker's offsets-for-times answer for {tp.topic}-{tp.partition} at "
             f"{iso(at_ms)} is wrong: it gave offset {offset}, and {wrong}. This broker does not "
-            "look offsets up by time (the local tansu broker does not); give "
+            "look offsets up by time; give "
             "--offsets-lookup scan to find them from the records' timestamps"
         )
         raise ReplayError(msg)

@@ -1,4 +1,4 @@
-"""Fixtures that run real components: the tansu broker and a Flink minicluster."""
+"""Fixtures that run real components: an Apache Kafka broker and a Flink minicluster."""
 
 from __future__ import annotations
 
@@ -86,13 +86,28 @@ def no_leftover_processes() -> Iterator[None]:
     assert not leftover, f"processes left running: {sorted(leftover)}"
 
 
-@pytest.fixture
-def local_broker(tmp_path: Path) -> Iterator[broker.BrokerHandle]:
-    """A fresh tansu broker on a free loopback port, stopped after the test."""
-    state = tmp_path / "broker-state"
+@pytest.fixture(scope="session")
+def shared_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[broker.BrokerHandle]:
+    """One Apache Kafka broker for the whole session, stopped at its end."""
+    state = tmp_path_factory.mktemp("shared-broker")
     with broker.running_broker(state_dir=state) as handle:
         yield handle
     assert broker.read_state(state) is None
+
+
+@pytest.fixture
+def local_broker(shared_broker: broker.BrokerHandle) -> Iterator[broker.BrokerHandle]:
+    """The session's broker, as a test sees a fresh one: no topic or consumer group of another
+    test. What the test creates is deleted after it, so the next test may use the same names.
+
+    A test that stops, restarts or kills its broker starts one of its own instead
+    (``test_broker.py``, ``test_broker_outage.py``).
+    """
+    bootstrap = shared_broker.bootstrap_servers
+    before_topics, before_groups = broker.topics_and_groups(bootstrap)
+    yield shared_broker
+    topics, groups = broker.topics_and_groups(bootstrap)
+    broker.delete_topics_and_groups(bootstrap, topics - before_topics, groups - before_groups)
 
 
 def run_pipeline(

@@ -169,7 +169,6 @@ def test_variants_over_a_time_range_run_in_one_job_and_the_report_draws_the_summ
         "--topic", "bt.events",
         "--from", iso(start),
         "--to", iso(end),
-        "--offsets-lookup", "scan",  # tansu answers time lookups wrongly (test_replay.py)
         "--report", str(report),
         "--output-dir", str(tmp_path / "records"),
         "--parallelism", "2",

@@ -1,16 +1,14 @@
-"""Broker outages in a live job: the broker is down at start, and it restarts mid-run.
+"""Broker outages in a live job: the broker is down at start, and it crashes mid-run.
 
-The local broker (tansu) keeps everything in memory, so a restarted broker is empty: the test
-recreates the topics and produces again what it had sent, as an operator restoring a topic
-would. What the job does (the README's "Broker outages" section):
+The test's own Apache Kafka broker (the shared one of the suite must not go down) keeps its
+data in the test's directory. What the job does (the README's "Broker outages" section):
 
 - down at start: the job runs and its Kafka clients retry; once the broker is up, every event
   is decided, once;
-- restarted: the source reconnects at its position; the sink's producers are unknown to the
-  new broker, so the job restarts from its last checkpoint. Events produced again are read
-  again only if the consumer found its position past the new log's end (Kafka resets it to the
-  earliest offset); they are then behind event time and go to the late topic. No decision is
-  written twice and no event is lost: each is decided or reported late.
+- killed (``kill -9``) and started again on the same port and data: the topics, the records
+  and the committed decisions are still there; the source and the sink reconnect, or the job
+  restarts from its last checkpoint. No decision is lost or written twice, and no event is
+  read again as late.
 """
 
 from __future__ import annotations
@@ -115,20 +113,20 @@ def test_the_broker_down_at_start_then_restarted_mid_run_loses_and_repeats_no_de
                 history, {d["explanation"]["anchor_event_id"] for d in before}
             )
 
-            # 2. The broker restarts: its log and transactions are gone.
-            broker.stop_broker(state)
+            # 2. The broker crashes and comes back with its data.
+            broker.stop_broker(state, kill=True)
             time.sleep(5)
             broker.start_broker(port, state)
-            create_job_topics(bootstrap, "o")
-            produce(bootstrap, TOPIC, history)  # the operator restores the topic
             back = time.monotonic()
+            kept = broker.topics_and_groups(bootstrap)[0]
+            assert {f"o.{kind}" for kind in ("events", "decisions", "dlq", "late")} <= kept
             later = [page_view("cat", minute), page_view("dan", minute + 1)]
             produce(bootstrap, TOPIC, later)
             wanted = {f"cat-{minute}", f"dan-{minute + 1}"}
             after, more, _ = _decide_while_traffic_flows(bootstrap, wanted, minute + 2, 360)
             print(
-                f"{len(before)} decisions before the restart, {len(after)} after it; cat's and "
-                f"dan's views decided {time.monotonic() - back:.1f}s after the broker came back"
+                f"{len(before)} decisions before the crash, {len(after)} in all after it; cat's "
+                f"and dan's views decided {time.monotonic() - back:.1f}s after the broker came back"
             )
             late = consume_json(bootstrap, "o.late", idle_timeout_s=2)
             dead = consume_json(bootstrap, "o.dlq", idle_timeout_s=1)
@@ -136,16 +134,13 @@ def test_the_broker_down_at_start_then_restarted_mid_run_loses_and_repeats_no_de
     finally:
         broker.stop_broker(state)
 
-    decisions = Counter(d["decision_id"] for d in before + after)
+    # The topic read from the start after the crash: it holds every decision of before it.
+    assert Counter(d["decision_id"] for d in before) <= Counter(d["decision_id"] for d in after)
+    decisions = Counter(d["decision_id"] for d in after)
     assert max(decisions.values()) == 1, "a decision was written twice"
-    decided = Counter(d["explanation"]["anchor_event_id"] for d in before + after)
+    decided = Counter(d["explanation"]["anchor_event_id"] for d in after)
     assert max(decided.values()) == 1, "an event was decided twice"
-    reported_late = Counter(r["event_id"] for r in late)
-    print(f"restored events read again and reported late: {len(reported_late)}")
-    # Read again, a restored event is behind event time: late, never decided a second time.
-    assert all(r["reason"] == "behind_partition" for r in late), late
-    assert set(reported_late) <= {json.loads(value)["event_id"] for _, value in history}
-    assert max(reported_late.values(), default=1) == 1
+    assert late == [], "an event was read again behind event time"
     assert dead == []
     # Nothing lost: every event is decided, but the newest few that wait for the watermark.
     _assert_decided_up_to_the_newest(history + later + more, set(decided))

@@ -6,10 +6,9 @@ committed, and replays from the checkpointed file position. The committed output
 be exactly the decisions of a fault-free run: none missing, none twice.
 
 It runs twice: with the exactly-once file sink, and with the exactly-once Kafka sink on the local
-broker, read back committed. tansu lists no aborted transactions in its Fetch responses, so a
-Kafka client's read_committed would also return what the failed attempt wrote and Flink
-aborted; the read-back (``kafka_io.consume_json``) decides each transaction from the log's
-COMMIT and ABORT markers instead, as a Kafka broker does (``journey_triggers/kafka_log.py``).
+Apache Kafka broker, read back as ``read_committed``, as a downstream consumer reads it. What the
+failed attempt wrote and Flink aborted is in the log too: read ``read_uncommitted``, it shows
+that the failure did abort a transaction, so the test proves what it claims.
 
 Every rule of the policy test runs, abandonment included: a bounded run has idleness off, so
 no candidate reaches the policy stage behind its watermark, and two runs decide alike.
@@ -18,6 +17,7 @@ no candidate reaches the policy stage behind its watermark, and two runs decide 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,7 @@ from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker
 from journey_triggers.config import InjectedFault, JobConfig
 from journey_triggers.generator import GeneratorConfig, generate
-from journey_triggers.kafka_io import consume_json
-from journey_triggers.kafka_log import CommittedLogReader, read_committed
+from journey_triggers.kafka_io import consume, consume_json, end_offsets
 from journey_triggers.policy import load_policy
 from journey_triggers.rules.loader import load_rules
 from tests.integration.conftest import kafka_sink, read_json_lines, run_pipeline
@@ -88,30 +87,28 @@ def _assert_exactly_once(
     assert (missing, extra) == ([], []), explained
 
 
-def _in_the_log(bootstrap: str, topic: str) -> Any:
-    """Return a function telling where in ``topic``'s raw log each missing decision is."""
+def _aborted(bootstrap: str, topic: str, committed: list[Any]) -> list[dict[str, Any]]:
+    """Return the records of ``topic`` that no committed transaction holds: the aborted ones
+    (read once no transaction is open)."""
+    every = Counter(
+        json.dumps(json.loads(r.value or b"null"), sort_keys=True)
+        for r in consume(bootstrap, topic, committed=False, idle_timeout_s=2)
+    )
+    visible = Counter(json.dumps(d, sort_keys=True) for d in committed)
+    return [json.loads(text) for text in (every - visible).elements()]
+
+
+def _in_the_log(aborted: list[dict[str, Any]]) -> Any:
+    """Return a function telling whether each missing decision was among the aborted records."""
+    ids = {record.get("decision_id") for record in aborted}
 
     def where(missing: list[dict[str, Any]]) -> str:
-        with CommittedLogReader(bootstrap, topic, [0, 1]) as reader:
-            for _ in range(20):
-                reader.poll(max_wait_ms=100)
-            found = {
-                json.loads(record.value or b"null").get("decision_id"): (record, epoch, marker)
-                for record, epoch, marker in reader.discarded
-            }
-            lines = [f"records of transactions still open: {reader.undecided}"]
-        for decision in missing:
-            hit = found.get(decision.get("decision_id"))
-            lines.append(
-                f"{decision.get('decision_id')}: "
-                + (
-                    f"aborted at [{hit[0].partition}]@{hit[0].offset}, "
-                    f"ABORT marker at {hit[2]} (epoch {hit[1]})"
-                    if hit
-                    else "not among the aborted records"
-                )
-                + f": {json.dumps(decision, sort_keys=True)}"
-            )
+        lines = [
+            f"{decision.get('decision_id')}: "
+            + ("aborted" if decision.get("decision_id") in ids else "not among the aborted records")
+            + f": {json.dumps(decision, sort_keys=True)}"
+            for decision in missing
+        ]
         return "missing decisions in the raw log:\n" + "\n".join(lines)
 
     return where
@@ -144,14 +141,16 @@ def _arm_once_a_transaction_is_open(bootstrap: str, topic: str, result: Any, arm
     from pyflink.common import JobStatus
 
     client = result.get_job_client()
-    with CommittedLogReader(bootstrap, topic, [0, 1]) as reader:
-        committed = 0
-        ended = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED)
-        while client.get_job_status().result() not in ended:
-            committed += len(reader.poll(max_wait_ms=100))
-            if committed and reader.undecided:
-                arm.touch()
-                return f"armed at {committed} committed and {reader.undecided} open records"
+    ended = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED)
+    while client.get_job_status().result() not in ended:
+        stable = end_offsets(bootstrap, topic, committed=True)
+        written = end_offsets(bootstrap, topic, committed=False)
+        committed = sum(stable.values())
+        open_records = sum(written.values()) - committed
+        if committed and open_records:
+            arm.touch()
+            return f"armed at {committed} committed and {open_records} open offsets"
+        time.sleep(0.05)
     return "the job ended before a transaction was seen open"
 
 
@@ -177,18 +176,13 @@ def test_a_failure_mid_stream_leaves_the_committed_topic_exactly_once(
     print(armed)
     assert marker.exists(), f"the fault was not injected: {armed}"
     erasures = sum(1 for record in clean if record.get("type") == "erasure")
-    decisions, aborted = read_committed(
-        bootstrap,
-        "eo.decisions",
-        [0, 1],
-        expected=len(clean) - erasures,
-        idle_timeout_s=3,
-        max_wait_s=60,
+    decisions = consume_json(
+        bootstrap, "eo.decisions", expected=len(clean) - erasures, idle_timeout_s=3, max_wait_s=60
     )
-    committed = [json.loads(record.value or b"") for record in decisions]
-    committed += consume_json(bootstrap, "eo.erasures", expected=erasures, max_wait_s=30)
-    print(f"committed decisions {len(decisions)}, aborted records skipped {aborted}")
-    _assert_exactly_once(clean, committed, _in_the_log(bootstrap, "eo.decisions"))
-    assert aborted > 0, "the failed attempt left no aborted records: the test proves less"
+    committed = decisions + consume_json(bootstrap, "eo.erasures", expected=erasures, max_wait_s=30)
+    aborted = _aborted(bootstrap, "eo.decisions", decisions)
+    print(f"committed decisions {len(decisions)}, aborted records skipped {len(aborted)}")
+    _assert_exactly_once(clean, committed, _in_the_log(aborted))
+    assert aborted, "the failed attempt left no aborted records: the test proves less"
     # Nothing committed arrives after the expected count.
     assert len(consume_json(bootstrap, "eo.decisions", idle_timeout_s=3)) == len(decisions)

@@ -130,8 +130,6 @@ def test_a_replay_writes_exactly_the_decisions_the_live_job_wrote(
         bootstrap,
         "--topic",
         "live.events",
-        "--offsets-lookup",
-        "scan",
         "--rules",
         str(RULES_FILE),
         "--policy",
@@ -164,11 +162,58 @@ def test_a_replay_writes_exactly_the_decisions_the_live_job_wrote(
     assert canonical_decisions(replayed) == canonical_decisions(expected)
 
 
-def test_the_broker_lookup_checks_each_answer_and_names_the_partition_it_got_wrong(
-    local_broker,
+def test_a_run_from_an_epoch_ms_start_decides_exactly_the_records_from_that_time(
+    local_broker, no_leftover_processes
 ):
-    # tansu 0.6 answers every time lookup with offset 0: the check must catch it, not replay
-    # the wrong range. (Against Apache Kafka the answers are right; no such broker runs here.)
+    """``run --start <epoch ms>``: Kafka looks up each partition's first offset at that time."""
+    bootstrap = local_broker.bootstrap_servers
+    records, times, _ = history()
+    create_job_topics(bootstrap, "st", events=2)
+    produce(
+        bootstrap,
+        "st.events",
+        records,
+        partition_of=lambda i, key: kafka_partition(key, i, 2),
+        timestamp_of=lambda i: times[i],
+    )
+    start = sorted(times)[len(times) // 2]
+    # Each partition from its first record at or after ``start``, as Kafka's time index finds it.
+    partitions: dict[int, list[tuple[str, int]]] = {0: [], 1: []}
+    for i, ((key, text), at) in enumerate(zip(records, times, strict=True)):
+        partitions[kafka_partition(key, i, 2)].append((text, at))
+    kept = [
+        text
+        for log in partitions.values()
+        for text, _ in log[next((n for n, (_, at) in enumerate(log) if at >= start), len(log)) :]
+    ]
+    assert 0 < len(kept) < len(records)
+    expected = reference(kept)
+    assert len(expected) > 20
+    run = journey_triggers_cli(
+        "run",
+        "--bootstrap-servers", bootstrap,
+        "--input-topic", "st.events",
+        "--start", str(start),
+        "--bounded",
+        "--rules", str(RULES_FILE),
+        "--policy", str(POLICY_FILE),
+        "--parallelism", "2",
+        "--checkpoint-interval", "1s",
+        "--decisions-topic", "st.decisions",
+        "--dead-letter-topic", "st.dlq",
+        "--late-topic", "st.late",
+        "--erasure-topic", "st.erasures",
+        "--transactional-id-prefix", "jt-st",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    decided = consume_json(bootstrap, "st.decisions", expected=len(expected), max_wait_s=120)
+    decided = consume_json(bootstrap, "st.decisions", idle_timeout_s=3)  # nothing after those
+    assert canonical_decisions(decided) == canonical_decisions(expected)
+
+
+def test_the_broker_lookup_agrees_with_a_scan_and_a_wrong_answer_is_caught(
+    local_broker, monkeypatch
+):
     bootstrap = local_broker.bootstrap_servers
     broker.create_topics(bootstrap, {"t": 2})
     t0 = 1_800_000_000_000
@@ -180,17 +225,27 @@ def test_the_broker_lookup_checks_each_answer_and_names_the_partition_it_got_wro
         partition_of=lambda i, key: i % 2,
         timestamp_of=lambda i: t0 + i * 1_000,
     )
-    # From before the first record: offset 0 is right, on either lookup.
+    # From before the first record: offset 0 on either lookup.
     early = plan_replay(bootstrap, "t", t0 - 5, None)
     assert early.start_offsets == ((0, 0), (1, 0)) and early.estimated_events == 20
-    with pytest.raises(Exception, match=r"answer for t-0 at .* is wrong: it gave offset 0"):
-        plan_replay(bootstrap, "t", t0 + 4_500, None)
-    scanned = plan_replay(bootstrap, "t", t0 + 4_500, t0 + 12_000, lookup="scan")
     # Records 5..11 are in range: on partition 0 offsets 3..5 (i = 6, 8, 10), on 1 offsets
-    # 2..5 (i = 5, 7, 9, 11).
-    assert [(r.partition, r.start, r.stop) for r in scanned.ranges] == [(0, 3, 6), (1, 2, 6)]
-    assert scanned.estimated_events == 7
-    empty = plan_replay(bootstrap, "t", t0 + 50_000, None, lookup="scan")
-    assert empty.estimated_events == 0
+    # 2..5 (i = 5, 7, 9, 11). Kafka's time index and a scan of the records agree.
+    for lookup in ("broker", "scan"):
+        planned = plan_replay(bootstrap, "t", t0 + 4_500, t0 + 12_000, lookup=lookup)
+        assert [(r.partition, r.start, r.stop) for r in planned.ranges] == [(0, 3, 6), (1, 2, 6)]
+        assert planned.estimated_events == 7
+        assert plan_replay(bootstrap, "t", t0 + 50_000, None, lookup=lookup).estimated_events == 0
     assert parse_bound("2027-01-01", "--from", "earliest") == 1_798_761_600_000
     assert parse_bound("2027-01-01T01:00:00+01:00", "--from", "earliest") == 1_798_761_600_000
+
+    # A Kafka-compatible broker without a time index answers offset 0: the check catches it
+    # and names the partition, instead of replaying the wrong range.
+    from kafka import KafkaConsumer
+    from kafka.structs import OffsetAndTimestamp
+
+    def no_time_index(self: Any, timestamps: dict[Any, int]) -> dict[Any, Any]:
+        return {tp: OffsetAndTimestamp(0, t0, None) for tp in timestamps}
+
+    monkeypatch.setattr(KafkaConsumer, "offsets_for_times", no_time_index)
+    with pytest.raises(Exception, match=r"answer for t-0 at .* is wrong: it gave offset 0"):
+        plan_replay(bootstrap, "t", t0 + 4_500, None)

@@ -376,7 +376,8 @@ def measure_latency(
     reader.start()
     try:
         time.sleep(25)  # the job starts (JVM, planning, first checkpoint)
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, batch_size=0)
+        # No linger: each event leaves at once, so its append time is its send time.
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
         started = time.monotonic()
         sent = 0
         with open(path, encoding="utf-8") as lines:
@@ -505,6 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.latency_only:
         from journey_triggers.broker import running_broker
 
+        shutil.rmtree(work / "broker", ignore_errors=True)  # the broker keeps its data
         with running_broker(state_dir=work / "broker") as broker:
             only = measure_latency(
                 broker.bootstrap_servers, events_file, args.latency_only,
@@ -567,6 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from journey_triggers.broker import create_topics, running_broker
 
         print("Kafka ...", flush=True)
+        shutil.rmtree(work / "broker", ignore_errors=True)  # the broker keeps its data
         with running_broker(state_dir=work / "broker") as broker:
             bootstrap = broker.bootstrap_servers
             create_topics(bootstrap, {"events": 4})
@@ -654,7 +657,7 @@ def render(
             "",
         ]
     if kafka_runs:
-        text += [f"Kafka replay (local tansu broker, 4 partitions; {produced}):", ""]
+        text += [f"Kafka replay (local Apache Kafka broker, 4 partitions; {produced}):", ""]
         text += [table(kafka_runs, kafka_runs[0], naive), ""]
     if latency:
         text += [

@@ -120,6 +120,23 @@ def test_secret_placeholders_reach_every_kafka_table_with_the_providers_declared
         assert "FileConfigProvider" in ddl
 
 
+def test_exactly_once_sinks_keep_transactions_within_a_default_brokers_limit():
+    """Flink's sink asks for one-hour transactions; a broker as installed allows 15 minutes."""
+    from jobs import sql
+
+    _, sink, _ = job_from_args(_job_args("--bootstrap-servers", "k:9092"))
+    ddls = sql.sink_ddls(sink)
+    assert ddls and all("'properties.transaction.timeout.ms' = '900000'" in d for d in ddls)
+    _, sink, _ = job_from_args(
+        _job_args(
+            "--bootstrap-servers", "k:9092", "--kafka-property", "transaction.timeout.ms=3600000"
+        )
+    )
+    ddls = sql.sink_ddls(sink)
+    assert all("'properties.transaction.timeout.ms' = '3600000'" in d for d in ddls)
+    assert not any("'900000'" in d for d in ddls)
+
+
 def test_no_config_provider_is_declared_without_a_placeholder():
     from jobs.sql import with_config_providers
 

@@ -54,7 +54,14 @@ def test_the_image_is_official_flink_of_the_pinned_version_with_python_3_11(dock
     assert copied >= {"journey_triggers", "jobs", "udfs", "schemas", "rules", "jvm"}
     assert "pip install --no-cache-dir -e ." in dockerfile
     assert "pip check" in dockerfile
-    assert "make jvm/build/journey-triggers-jvm.jar" in dockerfile
+    # The Maven build makes the operator jar and fetches the official Kafka SQL connector, which
+    # goes onto the image's Flink classpath.
+    assert "mvn -B -ntp -q -f jvm/pom.xml -DskipTests package" in dockerfile
+    assert re.search(
+        r"cp jvm/runtime/target/flink-connectors/flink-sql-connector-kafka-\S*\.jar "
+        r"/opt/flink/lib/",
+        dockerfile,
+    )
 
 
 def test_the_deployment_runs_the_pythondriver_of_the_same_flink(deployment):

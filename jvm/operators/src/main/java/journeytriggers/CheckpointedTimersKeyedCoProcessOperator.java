@@ -9,6 +9,7 @@ import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.python.DataStreamPythonFunctionInfo;
 import org.apache.flink.streaming.api.operators.SimpleOperatorFactory;
+import org.apache.flink.streaming.api.operators.python.process.AbstractExternalDataStreamPythonFunctionOperator;
 import org.apache.flink.streaming.api.operators.python.process.ExternalPythonKeyedCoProcessOperator;
 import org.apache.flink.streaming.api.transformations.TwoInputTransformation;
 import org.apache.flink.types.Row;
@@ -21,6 +22,10 @@ import org.apache.flink.types.Row;
  * {@link #connect} builds the same two-input transformation around this operator instead: the
  * keyed input first, its key selector and key type for state, the broadcast input second and
  * unkeyed, as PyFlink's {@code PythonKeyedBroadcastStateTransformationTranslator} does.
+ *
+ * <p>{@link #copy} builds this class too: PyFlink's {@code PythonOperatorChainingOptimizer} replaces
+ * a keyed co-process operator followed by a chainable Python operator with {@code copy()} of it,
+ * and PyFlink's own {@code copy()} would give back its operator, without the timers fix.
  */
 public class CheckpointedTimersKeyedCoProcessOperator<OUT> extends ExternalPythonKeyedCoProcessOperator<OUT> {
 
@@ -39,6 +44,17 @@ public class CheckpointedTimersKeyedCoProcessOperator<OUT> extends ExternalPytho
     public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
         super.prepareSnapshotPreBarrier(checkpointId);
         drainUnregisteredTimers();
+    }
+
+    @Override
+    public <T> AbstractExternalDataStreamPythonFunctionOperator<T> copy(
+            DataStreamPythonFunctionInfo pythonFunctionInfo, TypeInformation<T> outputTypeInfo) {
+        return new CheckpointedTimersKeyedCoProcessOperator<>(
+                getConfiguration(),
+                pythonFunctionInfo,
+                getLeftInputType(),
+                getRightInputType(),
+                outputTypeInfo);
     }
 
     /** Return the stream of {@code keyed} connected with {@code broadcast} through this operator. */
