@@ -140,9 +140,12 @@ def _timestamp_ms_expression(path: str = "$.ts") -> str:
     )
 
 
+KAFKA_SHADED = "org.apache.flink.kafka.shaded."
+"""Where the official Kafka SQL connector (one shaded jar) relocates the Kafka client's classes:
+a class named in a client property (config providers, JAAS login modules) must carry it."""
 CONFIG_PROVIDERS = {
-    "env": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
-    "file": "org.apache.kafka.common.config.provider.FileConfigProvider",
+    "env": KAFKA_SHADED + "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+    "file": KAFKA_SHADED + "org.apache.kafka.common.config.provider.FileConfigProvider",
 }
 """Kafka's own config providers: ``${env:NAME}`` and ``${file:/path:key}`` in a property value
 are read by the Kafka client where it runs (the TaskManager), from its environment or a file."""

@@ -115,7 +115,8 @@ def test_secret_placeholders_reach_every_kafka_table_with_the_providers_declared
         assert "'properties.config.providers' = 'env,file'" in ddl
         assert (
             "'properties.config.providers.env.class' = "
-            "'org.apache.kafka.common.config.provider.EnvVarConfigProvider'" in ddl
+            "'org.apache.flink.kafka.shaded.org.apache.kafka.common.config.provider."
+            "EnvVarConfigProvider'" in ddl
         )
         assert "FileConfigProvider" in ddl
 
