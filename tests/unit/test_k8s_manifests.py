@@ -134,7 +134,8 @@ def test_state_lives_in_object_storage_with_rocksdb_and_kubernetes_ha(deployment
     _own, flags = _driver_args(deployment["spec"]["job"]["args"])
     assert flags[flags.index("--checkpoint-dir") + 1] == conf["execution.checkpointing.dir"]
     plugin = deployment["spec"]["podTemplate"]["spec"]["containers"][0]["env"][0]
-    assert plugin == {"name": "ENABLE_BUILT_IN_PLUGINS", "value": "flink-s3-fs-presto-2.0.0.jar"}
+    flink = _pins()["apache-flink"]
+    assert plugin == {"name": "ENABLE_BUILT_IN_PLUGINS", "value": f"flink-s3-fs-presto-{flink}.jar"}
 
 
 def test_the_prometheus_reporter_is_the_one_pyflink_ships(deployment):
