@@ -64,7 +64,7 @@ def _document(raw: str) -> dict[str, Any] | None:
 
     try:
         document = yaml.safe_load(raw)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
 

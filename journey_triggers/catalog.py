@@ -58,7 +58,7 @@ def parse_catalog_record(raw: str) -> CatalogEntry | None:
     """Return the catalog entry in ``raw``, or ``None`` when it is invalid (a dead letter)."""
     try:
         record = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested about 1,000 levels deep
         return None
     if not isinstance(record, dict):
         return None

@@ -435,6 +435,11 @@ def parse_policy_text(text: str, *, source: str) -> Policy:
     except yaml.YAMLError as err:
         msg = f"{source}: not valid YAML or JSON: {err}"
         raise PolicyError(msg) from err
+    except RecursionError as err:
+        # PyYAML builds nested collections recursively: a document nested about 1,000 levels
+        # deep ("[[[...") would otherwise fail the policy stage on every restart.
+        msg = f"{source}: nested too deeply to be a policy"
+        raise PolicyError(msg) from err
     return parse_policy(document, source=source)
 
 

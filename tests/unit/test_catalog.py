@@ -44,6 +44,8 @@ def test_invalid_records_are_dead_letters():
         rec(product_id="p", margin_tier=["high"]),
         rec(product_id="p", updated_at="yesterday"),
         rec(product_id="p", updated_at=-1),
+        "[" * 1000 + "]" * 1000,  # deeper than Python's JSON parser recurses
+        '{"product_id": "p", "category": ' + "[" * 5000 + "]" * 5000 + "}",
     ]
     catalog, rejected = read_catalog(bad)
     assert rejected == bad

@@ -433,6 +433,20 @@ def test_policy_files_are_validated_with_the_field_named(tmp_path):
         load_policy(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize(
+    "text", ["[" * 1000 + "]" * 1000, "version: 1\ncaps: " + "[" * 3000 + "]" * 3000 + "\n"]
+)
+def test_a_deeply_nested_control_message_is_a_dead_letter_not_a_failure(text):
+    from jobs.policy_stage import REJECT_INVALID_CONTROL, control_policy
+
+    book = PolicyBook((parse_policy_text("version: 1\n", source="file"),))
+    with pytest.raises(PolicyError, match="nested too deeply"):
+        parse_policy_text(text, source="control message")
+    kept, reason = control_policy(book, text, 0, "control message")
+    assert kept is book
+    assert reason is not None and reason.startswith(f"{REJECT_INVALID_CONTROL}: ")
+
+
 def test_policy_versions_apply_from_their_effective_time():
     first = parse_policy_text("version: 1\n", source="a")
     second = parse_policy_text(f"version: 2\neffective_from: {NOON}\n", source="b")
