@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -268,6 +269,7 @@ def _cmd_test_rules(args: argparse.Namespace) -> int:
 def _cmd_explain(args: argparse.Namespace) -> int:
     from jobs.compile import RuleCompileError, compile_rules, decisions_query
     from journey_triggers.config import JobConfig
+    from journey_triggers.rules.ir import RuleIRError, lower
     from journey_triggers.rules.loader import RuleFileError, load_rules
 
     try:
@@ -279,6 +281,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(loaded)) or "none"
         msg = f"no rule '{args.rule_id}' in {', '.join(args.rules)} (rules: {known})"
         raise ConfigError(msg)
+    if not (args.sql or args.plan):
+        try:
+            lowered = lower(item.rule)
+        except RuleIRError as err:
+            msg = f"{item.path}:{item.line}: {err}"
+            raise ConfigError(msg) from err
+        print(json.dumps(lowered.to_json(), indent=2))
+        return 0
     model_version = None
     if args.model is not None:
         from udfs.model import read_model
@@ -507,9 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser(
         "explain",
-        help="print the Flink SQL a rule compiles to (and, with --plan, the job plan)",
-        description="Compile one rule and print its Flink SQL INSERT; with --plan, also the "
-        "optimized Flink plan of the whole job running that rule (starts a JVM).",
+        help="print a rule's IR (with --sql, its Flink SQL; with --plan, the job plan)",
+        description="Lower one rule to its IR (schemas/rule-ir.v1.json), the form the JVM rule "
+        "engine runs, and print it as JSON. With --sql, print the Flink SQL INSERT the rule "
+        "compiles to instead; with --plan, also the optimized Flink plan of the whole job "
+        "running that rule (starts a JVM).",
     )
     explain.add_argument("rule_id", metavar="RULE", help="id of the rule to explain")
     explain.add_argument(
@@ -524,7 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="rule file or directory (repeatable)",
     )
-    explain.add_argument("--plan", action="store_true", help="also print the Flink job plan")
+    explain.add_argument(
+        "--sql", action="store_true", help="print the rule's Flink SQL instead of its IR"
+    )
+    explain.add_argument(
+        "--plan", action="store_true", help="print the SQL and the Flink job plan (implies --sql)"
+    )
     explain.set_defaults(func=_cmd_explain)
 
     train = commands.add_parser(

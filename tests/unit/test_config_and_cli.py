@@ -264,7 +264,7 @@ def test_explain_prints_the_compiled_sql_of_a_rule(capsys):
     from pathlib import Path
 
     pack = str(Path(__file__).resolve().parents[2] / "rules")
-    assert cli.main(["explain", "funnel_three_steps", "--rules", pack]) == 0
+    assert cli.main(["explain", "funnel_three_steps", "--sql", "--rules", pack]) == 0
     out = capsys.readouterr().out
     assert out.startswith("-- rule 'funnel_three_steps' v1 (")
     assert "MATCH_RECOGNIZE" in out and "PATTERN (S0_0 Z0*? S1_0 Z1*? S2_0)" in out
@@ -277,7 +277,7 @@ def test_explain_names_unknown_and_uncompiled_rules(capsys, tmp_path):
     assert cli.main(["explain", "nope", "--rules", pack]) == 2
     assert "no rule 'nope' in" in capsys.readouterr().err
     (tmp_path / "score.yaml").write_text(SCORE_RULE)
-    assert cli.main(["explain", "hot", "--rules", str(tmp_path)]) == 2
+    assert cli.main(["explain", "hot", "--sql", "--rules", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "score.yaml:" in err and "it has a score condition: run the job with a model" in err
 
@@ -286,9 +286,9 @@ def test_explain_prints_the_context_conditions_as_sql(capsys):
     from pathlib import Path
 
     pack = str(Path(__file__).resolve().parents[2] / "rules")
-    assert cli.main(["explain", "near_store_premium", "--rules", pack]) == 0
+    assert cli.main(["explain", "near_store_premium", "--sql", "--rules", pack]) == 0
     assert "CAST('67.66047828029178' AS DOUBLE)" in capsys.readouterr().out  # Berlin's factor
-    assert cli.main(["explain", "evening_mobile_browse", "--rules", pack]) == 0
+    assert cli.main(["explain", "evening_mobile_browse", "--sql", "--rules", pack]) == 0
     out = capsys.readouterr().out
     assert "CONVERT_TZ(" in out and "jt_events_context" in out
 
