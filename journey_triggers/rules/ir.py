@@ -93,6 +93,10 @@ class StoreRow(_IR):
     store_id: str = Field(description="The store's id.")
     lat: float = Field(description="Latitude in degrees.")
     lon: float = Field(description="Longitude in degrees.")
+    kx: float = Field(
+        description="Kilometres per degree of longitude at the store's latitude, as the "
+        "reference computes it (so an engine need not reproduce Python's cosine bit for bit)."
+    )
 
 
 class StoreDistanceCond(_IR):
@@ -297,7 +301,8 @@ def _cond(condition: m.Condition, rule_id: str) -> Cond:
             return StoreDistanceCond(
                 max_km=spec.max_km,
                 stores=[
-                    StoreRow(store_id=s.store_id, lat=s.lat, lon=s.lon) for s in spec.locations
+                    StoreRow(store_id=s.store_id, lat=s.lat, lon=s.lon, kx=s.kx)
+                    for s in spec.locations
                 ],
             )
         case m.Score():

@@ -1,0 +1,260 @@
+package journeytriggers.engine;
+
+import java.io.BufferedOutputStream;
+import java.io.BufferedReader;
+import java.io.FileOutputStream;
+import java.io.FileDescriptor;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Consumer;
+import org.apache.flink.core.memory.DataInputDeserializer;
+import org.apache.flink.core.memory.DataOutputSerializer;
+
+/**
+ * The engine outside Flink: {@code EngineCli --rules FILE --events FILE --out-of-orderness-ms N}.
+ *
+ * <p>Reads the rule set's IR and the prepared events (JSON lines) in file order, and does what
+ * {@link RuleEngineFunction} does in a job: buffers each customer's events, advances a
+ * watermark of (largest time seen - N - 1) after every event as Flink's bounded
+ * out-of-orderness strategy does, fires the per-customer event-time timers the watermark passed
+ * (in time order) through the same {@link CustomerEngine}, and at the end advances the
+ * watermark to the end of time. Prints the candidates as JSON lines. Events at or before the
+ * watermark when they arrive are late: dropped, as the job drops them, and counted on stderr.
+ * {@code --check-state-serializers} stores the state through the Flink state serializers.
+ */
+public final class EngineCli {
+
+    private EngineCli() {}
+
+    public static void main(String[] args) {
+        int code;
+        try {
+            code = run(args, System.out, System.err);
+        } catch (IOException e) {
+            System.err.println("EngineCli: " + e.getMessage());
+            code = 2;
+        }
+        System.exit(code);
+    }
+
+    static int run(String[] args, PrintStream stdout, PrintStream stderr) throws IOException {
+        Path rulesFile = null;
+        Path eventsFile = null;
+        long outOfOrderness = 0;
+        boolean checkSerializers = false;
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            boolean hasValue = i + 1 < args.length;
+            if (arg.equals("--rules") && hasValue) {
+                rulesFile = Path.of(args[++i]);
+            } else if (arg.equals("--events") && hasValue) {
+                eventsFile = Path.of(args[++i]);
+            } else if (arg.equals("--out-of-orderness-ms") && hasValue) {
+                try {
+                    outOfOrderness = Long.parseLong(args[++i]);
+                } catch (NumberFormatException e) {
+                    outOfOrderness = -1;
+                }
+                if (outOfOrderness < 0) {
+                    stderr.println("EngineCli: --out-of-orderness-ms needs a whole number >= 0");
+                    return 2;
+                }
+            } else if (arg.equals("--check-state-serializers")) {
+                checkSerializers = true;
+            } else {
+                stderr.println("usage: EngineCli --rules FILE --events FILE --out-of-orderness-ms N");
+                return 2;
+            }
+        }
+        if (rulesFile == null || eventsFile == null) {
+            stderr.println("usage: EngineCli --rules FILE --events FILE --out-of-orderness-ms N");
+            return 2;
+        }
+        RuleSet rules;
+        try {
+            rules = RuleSet.read(rulesFile);
+        } catch (IllegalArgumentException e) {
+            stderr.println("EngineCli: " + e.getMessage());
+            return 2;
+        }
+        OutputStream raw = new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16);
+        PrintStream out = stdout == System.out ? new PrintStream(raw, false, StandardCharsets.UTF_8) : stdout;
+        Driver driver = new Driver(rules, outOfOrderness, checkSerializers, c -> out.println(c.toJson()));
+        try (BufferedReader reader = Files.newBufferedReader(eventsFile, StandardCharsets.UTF_8)) {
+            String line;
+            long number = 0;
+            while ((line = reader.readLine()) != null) {
+                number++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                EngineEvent event;
+                try {
+                    event = EngineEvent.fromJson(Json.parse(line));
+                } catch (IllegalArgumentException e) {
+                    out.flush();
+                    stderr.println(eventsFile + ":" + number + ": " + e.getMessage());
+                    return 2;
+                }
+                driver.add(event);
+            }
+            driver.advance(Long.MAX_VALUE);
+        } catch (Exception e) {
+            out.flush();
+            stderr.println("EngineCli: " + e);
+            e.printStackTrace(stderr);
+            return 1;
+        }
+        out.flush();
+        if (driver.late > 0) {
+            stderr.println("EngineCli: " + driver.late + " late events dropped (raise --out-of-orderness-ms)");
+        }
+        if (driver.pendingState() != 0) {
+            stderr.println("EngineCli: " + driver.pendingState() + " state entries left at the end of time");
+            return 1;
+        }
+        return 0;
+    }
+
+    /** A timer: a customer and a time, in Flink's firing order (by time). */
+    private record Timer(long time, String customer) implements Comparable<Timer> {
+        @Override
+        public int compareTo(Timer other) {
+            int byTime = Long.compare(time, other.time);
+            return byTime != 0 ? byTime : customer.compareTo(other.customer);
+        }
+    }
+
+    /** One customer's buffer, timers and state: what the Flink function keeps in keyed state. */
+    private static final class Customer implements CustomerEngine.Store, CustomerEngine.Timers {
+        final String key;
+        final Driver driver;
+        final TreeMap<Long, List<EngineEvent>> buffer = new TreeMap<>();
+        final TreeSet<Long> timers = new TreeSet<>();
+        final Map<String, Object> states = new HashMap<>();
+        Agenda agenda;
+
+        Customer(String key, Driver driver) {
+            this.key = key;
+            this.driver = driver;
+        }
+
+        @Override
+        public RuleState get(String ruleKey) throws IOException {
+            Object state = states.get(ruleKey);
+            if (state instanceof byte[]) {
+                return RuleStateSerializer.INSTANCE.deserialize(new DataInputDeserializer((byte[]) state));
+            }
+            return (RuleState) state;
+        }
+
+        @Override
+        public void put(String ruleKey, RuleState state) throws IOException {
+            if (driver.checkSerializers) {
+                DataOutputSerializer bytes = new DataOutputSerializer(64);
+                RuleStateSerializer.INSTANCE.serialize(state, bytes);
+                states.put(ruleKey, bytes.getCopyOfBuffer());
+            } else {
+                states.put(ruleKey, state);
+            }
+        }
+
+        @Override
+        public void remove(String ruleKey) {
+            states.remove(ruleKey);
+        }
+
+        @Override
+        public Agenda agenda() {
+            return agenda;
+        }
+
+        @Override
+        public void agenda(Agenda agenda) {
+            this.agenda = agenda;
+        }
+
+        @Override
+        public void register(long time) {
+            if (timers.add(time)) {
+                driver.timers.add(new Timer(time, key));
+            }
+        }
+
+        @Override
+        public void delete(long time) {
+            if (!buffer.containsKey(time) && timers.remove(time)) {
+                driver.timers.remove(new Timer(time, key));
+            }
+        }
+    }
+
+    /** Buffers events per customer and fires timers as the watermark passes them. */
+    static final class Driver {
+        final CustomerEngine engine;
+        final long outOfOrderness;
+        final boolean checkSerializers;
+        final Consumer<Candidate> out;
+        final Map<String, Customer> customers = new HashMap<>();
+        final TreeSet<Timer> timers = new TreeSet<>();
+        long maxTs = Long.MIN_VALUE;
+        long watermark = Long.MIN_VALUE;
+        long late;
+
+        Driver(RuleSet rules, long outOfOrderness, boolean checkSerializers, Consumer<Candidate> out) {
+            this.engine = new CustomerEngine(rules);
+            this.outOfOrderness = outOfOrderness;
+            this.checkSerializers = checkSerializers;
+            this.out = out;
+        }
+
+        void add(EngineEvent event) throws Exception {
+            if (event.tsMs() <= watermark) {
+                late++;
+                return;
+            }
+            Customer customer = customers.computeIfAbsent(event.customerKey(), k -> new Customer(k, this));
+            customer.buffer.computeIfAbsent(event.tsMs(), t -> new ArrayList<>(1)).add(event);
+            customer.register(event.tsMs());
+            maxTs = Math.max(maxTs, event.tsMs());
+            long next = maxTs - outOfOrderness - 1;
+            if (next > watermark) {
+                advance(next);
+            }
+        }
+
+        void advance(long to) throws Exception {
+            watermark = Math.max(watermark, to);
+            while (!timers.isEmpty() && timers.first().time <= watermark) {
+                Timer timer = timers.pollFirst();
+                Customer customer = customers.get(timer.customer);
+                customer.timers.remove(timer.time);
+                List<EngineEvent> events = customer.buffer.remove(timer.time);
+                engine.onTime(timer.time, events, customer, customer, out);
+                if (customer.buffer.isEmpty() && customer.timers.isEmpty() && customer.states.isEmpty()
+                        && customer.agenda == null) {
+                    customers.remove(customer.key);
+                }
+            }
+        }
+
+        /** State entries still held (only rules that keep state forever, e.g. recency more_than). */
+        long pendingState() {
+            long entries = 0;
+            for (Customer customer : customers.values()) {
+                entries += customer.buffer.size() + customer.timers.size() + (customer.agenda == null ? 0 : 1);
+            }
+            return entries;
+        }
+    }
+}

@@ -1,0 +1,140 @@
+package journeytriggers.engine;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.TimerService;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+
+/**
+ * The rule engine in a job: keyed by customer_key, it buffers each customer's events until the
+ * watermark passes them, then evaluates them in (ts, event_id, raw) order, one millisecond at a
+ * time, through {@link CustomerEngine}. Event-time timers exist only for buffered event times
+ * and for pending deadlines (the {@link Agenda}); once nothing is pending for a customer, its
+ * state entries and timers are gone (except what a rule keeps for good: recency's last time
+ * for more_than). Events at or before the watermark are late: they go to {@link #LATE_EVENTS}.
+ * Candidates are emitted with their trigger time as the record's timestamp.
+ */
+public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent, Candidate>
+        implements ResultTypeQueryable<Candidate> {
+
+    private static final long serialVersionUID = 1L;
+
+    /** Late events (at or before the watermark when they arrive): not evaluated. */
+    public static final OutputTag<EngineEvent> LATE_EVENTS =
+            new OutputTag<>("engine-late-events", EngineTypes.EVENT);
+
+    private final String rulesJson;
+
+    private transient CustomerEngine engine;
+    private transient MapState<Long, List<EngineEvent>> buffer;
+    private transient MapState<String, RuleState> ruleStates;
+    private transient ValueState<Agenda> agenda;
+    private transient Counter lateEvents;
+
+    /** The rule set's IR (journey_triggers/rules/ir.py rule_set_json); checked here. */
+    public RuleEngineFunction(String rulesJson) {
+        RuleSet.parse(rulesJson); // fail at job construction, not in the task
+        this.rulesJson = rulesJson;
+    }
+
+    @Override
+    public void open(OpenContext openContext) throws Exception {
+        engine = new CustomerEngine(RuleSet.parse(rulesJson));
+        buffer = getRuntimeContext().getMapState(EngineDescriptors.buffer());
+        ruleStates = getRuntimeContext().getMapState(EngineDescriptors.ruleState());
+        agenda = getRuntimeContext().getState(EngineDescriptors.agenda());
+        lateEvents = getRuntimeContext().getMetricGroup().counter("engine_late_events");
+    }
+
+    @Override
+    public TypeInformation<Candidate> getProducedType() {
+        return EngineTypes.CANDIDATE;
+    }
+
+    @Override
+    public void processElement(EngineEvent event, Context ctx, Collector<Candidate> out) throws Exception {
+        long ts = event.tsMs();
+        if (ts <= ctx.timerService().currentWatermark()) {
+            lateEvents.inc();
+            ctx.output(LATE_EVENTS, event);
+            return;
+        }
+        List<EngineEvent> events = buffer.get(ts);
+        if (events == null) {
+            events = new ArrayList<>(1);
+        }
+        events.add(event);
+        buffer.put(ts, events);
+        ctx.timerService().registerEventTimeTimer(ts);
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Candidate> out) throws Exception {
+        List<EngineEvent> events = buffer.get(timestamp);
+        if (events != null) {
+            buffer.remove(timestamp);
+        }
+        engine.onTime(timestamp, events, new KeyedStore(), new KeyedTimers(ctx.timerService()), out::collect);
+    }
+
+    /** The current customer's rule states and agenda, in keyed state. */
+    private final class KeyedStore implements CustomerEngine.Store {
+        @Override
+        public RuleState get(String ruleKey) throws Exception {
+            return ruleStates.get(ruleKey);
+        }
+
+        @Override
+        public void put(String ruleKey, RuleState state) throws Exception {
+            ruleStates.put(ruleKey, state);
+        }
+
+        @Override
+        public void remove(String ruleKey) throws Exception {
+            ruleStates.remove(ruleKey);
+        }
+
+        @Override
+        public Agenda agenda() throws Exception {
+            return agenda.value();
+        }
+
+        @Override
+        public void agenda(Agenda next) throws Exception {
+            if (next == null) {
+                agenda.clear();
+            } else {
+                agenda.update(next);
+            }
+        }
+    }
+
+    /** Deadline timers; a time that still has buffered events keeps its timer. */
+    private final class KeyedTimers implements CustomerEngine.Timers {
+        private final TimerService timers;
+
+        KeyedTimers(TimerService timers) {
+            this.timers = timers;
+        }
+
+        @Override
+        public void register(long time) {
+            timers.registerEventTimeTimer(time);
+        }
+
+        @Override
+        public void delete(long time) throws Exception {
+            if (!buffer.contains(time)) {
+                timers.deleteEventTimeTimer(time);
+            }
+        }
+    }
+}
