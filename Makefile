@@ -5,11 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MVN ?= mvn -B -ntp
-# The Maven build: the project's operator jar, the local broker's Kafka jars and the Kafka SQL
-# connector (journey_triggers/jvm_build.py says where each lands). Maven caches in ~/.m2.
+# The Maven build: the project's operator jar, the local broker's Kafka jars, the Kafka SQL
+# connector and the benchmark's Java baselines (journey_triggers/jvm_build.py says where each
+# lands). Maven caches in ~/.m2.
 JVM_STAMP := jvm/target/.built
-JVM_INPUTS := jvm/pom.xml jvm/operators/pom.xml jvm/runtime/pom.xml \
-  $(shell find jvm/operators/src/main -type f 2>/dev/null)
+JVM_INPUTS := jvm/pom.xml jvm/operators/pom.xml jvm/runtime/pom.xml jvm/bench/pom.xml \
+  $(shell find jvm/operators/src/main jvm/bench/src/main -type f 2>/dev/null)
 
 .PHONY: demo test install clean bench soak prerequisites prerequisites-test
 
@@ -52,7 +53,8 @@ install: $(STAMP) $(JVM_STAMP)
 demo: install
 	$(BIN)/journey-triggers demo
 
-# The benchmark (tests/perf/bench.py): not part of `make test`; about 30 minutes on 2 cores.
+# The benchmark (tests/perf/bench.py, with the Java baselines of jvm/bench): not part of
+# `make test`; about 30 minutes on 2 cores.
 bench: install
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
@@ -68,5 +70,6 @@ test: prerequisites-test install
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) jvm/target jvm/operators/target jvm/runtime/target .journey-triggers \
+	rm -rf $(VENV) jvm/target jvm/operators/target jvm/runtime/target jvm/bench/target \
+	  .journey-triggers \
 	  .pytest_cache .mypy_cache .ruff_cache

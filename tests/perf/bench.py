@@ -1,4 +1,4 @@
-"""The benchmark harness: rule sets against a ceiling and a naive baseline, in one run.
+"""The benchmark harness: rule sets against a ceiling, a naive and two Java baselines, in one run.
 
 Not part of ``make test``. Run it from a clone after the README's set-up::
 
@@ -6,24 +6,33 @@ Not part of ``make test``. Run it from a clone after the README's set-up::
     .venv/bin/python -m tests.perf.bench --events 200000 --customers 20000   # a quick look
 
 Every figure is measured in the same run on the same machine, so the ratios hold on noisy
-shared machines. Each job runs as its own process (a fresh JVM); its throughput is the input's
-events divided by the job's time from planning to the end of its bounded input, as the job
-prints it (JVM start-up, about 4 s, is excluded; planning and submission are included).
+shared machines: each throughput is also given as a ratio to the ceiling, the naive baseline,
+the Java CEP job and the Java parse-and-count job. Each job runs as its own process (a fresh
+JVM); its throughput is the input's events divided by the job's time from planning to the end
+of its bounded input, as the job prints it (JVM start-up, about 4 s, is excluded; planning and
+submission are included).
 
 Runs over the generated workload (``--events`` events, ``--customers`` customers, full
 context):
 
 1. **ceiling**: the job's own ingest (parse, validate, watermark, lateness), then a count per
    event type and minute into a blackhole sink (``tests/perf/ceiling.py``);
-2. **abandonment**: the built-in cart-abandonment rule, decisions to files;
-3. **pack**: the standard pack (18 rules), decisions to files;
-4. **50 rules**: the pack and 32 generated variants of its rules (other windows and
+2. **Java baselines**, what a Java user would write instead (``jvm/bench``; each in a plain
+   JVM with PyFlink's lib jars, a local MiniCluster, with the parallelism, hashmap state and
+   5 s checkpoints of the project's runs): **Java CEP**, cart abandonment with Flink CEP
+   (``notFollowedBy`` purchase ``within`` 15 minutes, event time, keyed by customer), and
+   **Java parse+count**, one Jackson parse per line, watermarks, a count per event type and
+   minute. Each prints its time from before its pipeline is built to the end of
+   ``execute()``: MiniCluster start and submission included, JVM start-up excluded;
+3. **abandonment**: the built-in cart-abandonment rule, decisions to files;
+4. **pack**: the standard pack (18 rules), decisions to files;
+5. **50 rules**: the pack and 32 generated variants of its rules (other windows and
    thresholds), decisions to files;
-5. **naive**: the pack evaluated event by event in a Python ``KeyedProcessFunction``, thread
+6. **naive**: the pack evaluated event by event in a Python ``KeyedProcessFunction``, thread
    mode (``tests/perf/naive.py``), over the first ``--naive-events`` events;
-6. **Kafka replay**: the workload produced to the local broker (4 partitions), then the
+7. **Kafka replay**: the workload produced to the local broker (4 partitions), then the
    ceiling and the pack read it bounded from Kafka;
-7. **latency**: the pack runs live from Kafka, with exactly-once Kafka sinks and a checkpoint
+8. **latency**: the pack runs live from Kafka, with exactly-once Kafka sinks and a checkpoint
    every ``--latency-checkpoint``, while events are appended at a fixed rate (half the pack's
    measured throughput, or what the broker takes) with event time = append time. For each
    decision of a pattern-completing kind (event, count, sequence, recency, trend), latency is
@@ -35,8 +44,8 @@ processes (the job's client, and Python workers where there are any). State: the
 checkpoint the pack run wrote (full checkpoints of the hashmap backend), divided by the
 customers in the input.
 
-When ``../shared/data`` holds the REES46 sample, the ceiling and the pack also run over it,
-mapped and amplified by ``tests/perf/real_data.py``.
+When ``../shared/data`` holds the REES46 sample, the ceiling, the Java baselines and the pack
+also run over it, mapped and amplified by ``tests/perf/real_data.py``.
 
 The results go to stdout and to ``tests/perf/RESULTS.md`` (``--results``), with the machine,
 the command, and whether each target is met. Text below the ``<!-- analysis -->`` line of an
@@ -67,6 +76,7 @@ import yaml
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.jobrunner import job_environment, kill_group
+from journey_triggers.jvm_build import BENCH_CEP_JOB, BENCH_PARSE_COUNT_JOB, bench_command
 from journey_triggers.rules.loader import yaml_with_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,10 +98,20 @@ class Run:
     python_rss_mb: float = 0.0
     checkpoint_bytes: int = 0
     notes: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    """The job's JSON result line, when it prints one (the naive and the Java baselines)."""
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class JavaBaselines:
+    """The two Java jobs over one input: Flink CEP cart abandonment, and parse and count."""
+
+    cep: Run
+    parse_count: Run
 
 
 @dataclass
@@ -211,6 +231,7 @@ def run_job(
         jvm_rss_mb=sampler.jvm_kb / 1024,
         python_rss_mb=sampler.python_kb / 1024,
         checkpoint_bytes=sampler.checkpoint_bytes,
+        result=_result_line(text) or {},
     )
     print(f"  {name}: {seconds:.1f}s, {run.rate:,.0f} events/s", flush=True)
     return run
@@ -220,11 +241,53 @@ def _job_seconds(log: str) -> float:
     found = _RAN.findall(log)
     if found:
         return float(found[-1])
-    for line in reversed(log.splitlines()):  # the naive baseline prints a JSON line
-        if line.startswith("{") and '"seconds"' in line:
-            return float(json.loads(line)["seconds"])
+    result = _result_line(log)  # the naive and the Java baselines print a JSON line
+    if result is not None:
+        return float(result["seconds"])
     msg = "the job printed no run time"
     raise RuntimeError(msg)
+
+
+def _result_line(log: str) -> dict[str, Any] | None:
+    """Return the last JSON line of a job's output that carries ``seconds``, if any."""
+    for line in reversed(log.splitlines()):
+        if line.startswith("{") and '"seconds"' in line:
+            result: dict[str, Any] = json.loads(line)
+            return result
+    return None
+
+
+def java_baselines(
+    events_file: Path, events: int, work: Path, parallelism: int, label: str = ""
+) -> JavaBaselines:
+    """Run the Java CEP and the parse-and-count jobs over ``events_file``; check they read it all.
+
+    Each runs in its own JVM with the same parallelism as the project's runs and, like them, a
+    checkpoint every 5 s into a directory of the work folder.
+    """
+
+    def java(name: str, main_class: str) -> Run:
+        checkpoints = work / f"ckpt-{name.replace(' ', '-').replace(':', '')}"
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        flags = ["--input", str(events_file), "--parallelism", str(parallelism)]
+        flags += ["--checkpoint-dir", checkpoints.as_uri()]
+        run = run_job(name, bench_command(main_class, flags), events, work)
+        if run.result.get("events") != events:
+            msg = f"{name} read {run.result.get('events')} lines of {events_file}, not {events}"
+            raise RuntimeError(msg)
+        return run
+
+    cep = java(f"{label}Java CEP abandonment", BENCH_CEP_JOB)
+    cep.notes = (
+        f"{cep.result['alerts']:,} alerts, {cep.result['invalid']:,} invalid, "
+        f"{cep.result['late']:,} late"
+    )
+    count = java(f"{label}Java parse+count", BENCH_PARSE_COUNT_JOB)
+    count.notes = (
+        f"{count.result['windows']:,} counts, {count.result['invalid']:,} invalid, "
+        f"{count.result['late']:,} late"
+    )
+    return JavaBaselines(cep, count)
 
 
 # --- Workloads and rule sets -------------------------------------------------------------------
@@ -449,19 +512,27 @@ def machine() -> str:
     )
 
 
-def table(runs: Sequence[Run], ceiling: Run, naive: Run | None) -> str:
-    """Return the results as a Markdown table."""
+def ratio(run: Run, baseline: Run | None) -> str:
+    """Return ``run``'s throughput as a multiple of ``baseline``'s (``n/a`` without one)."""
+    if baseline is None or not baseline.rate:
+        return "n/a"
+    value = run.rate / baseline.rate
+    return f"{value:.2f}x" if value < 10 else f"{value:.1f}x"
+
+
+def table(runs: Sequence[Run], ceiling: Run, naive: Run | None, java: JavaBaselines | None) -> str:
+    """Return the results as a Markdown table: throughput and its ratio to every baseline."""
     lines = [
-        "| run | events | seconds | events/s | vs ceiling | vs naive | JVM peak RSS | "
-        "Python peak RSS |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | events | seconds | events/s | vs ceiling | vs naive | vs Java CEP | "
+        "vs Java parse+count | JVM peak RSS | Python peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    cep, count = (java.cep, java.parse_count) if java else (None, None)
     for run in runs:
-        versus_naive = f"{run.rate / naive.rate:.1f}x" if naive and naive.rate else "n/a"
         lines.append(
             f"| {run.name} | {run.events:,} | {run.seconds:.1f} | {run.rate:,.0f} | "
-            f"{run.rate / ceiling.rate:.0%} | {versus_naive} | {run.jvm_rss_mb:,.0f} MB | "
-            f"{run.python_rss_mb:,.0f} MB |"
+            f"{run.rate / ceiling.rate:.0%} | {ratio(run, naive)} | {ratio(run, cep)} | "
+            f"{ratio(run, count)} | {run.jvm_rss_mb:,.0f} MB | {run.python_rss_mb:,.0f} MB |"
         )
     return "\n".join(lines)
 
@@ -538,6 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print("file runs ...", flush=True)
     ceiling = ceiling_job("ceiling", events, "--input-file", str(events_file))
+    java = java_baselines(events_file, events, work, args.parallelism)
     abandonment = job("abandonment", "--input-file", str(events_file))
     pack = job("pack", "--input-file", str(events_file), "--rules", str(PACK), checkpoints=True)
     fifty = job("50 rules", "--input-file", str(events_file), "--rules", str(rules50))
@@ -549,18 +621,20 @@ def main(argv: Sequence[str] | None = None) -> int:
          "--output-dir", str(naive_out), "--mode", "thread", *p],
         naive_events, work,
     )  # fmt: skip
-    runs = [ceiling, abandonment, pack, fifty, naive]
+    runs = [ceiling, java.cep, java.parse_count, abandonment, pack, fifty, naive]
 
     real_runs: list[Run] = []
+    real_java: JavaBaselines | None = None
     real_file = work / f"rees46-x{args.real_copies}.jsonl"
     real_events = real_workload(real_file, args.real_copies)
     if real_events:
         print("real sample ...", flush=True)
         real_ceiling = ceiling_job("real: ceiling", real_events, "--input-file", str(real_file))
+        real_java = java_baselines(real_file, real_events, work, args.parallelism, "real: ")
         real_pack = job(
             "real: pack", "--input-file", str(real_file), "--rules", str(PACK), count=real_events
         )
-        real_runs = [real_ceiling, real_pack]
+        real_runs = [real_ceiling, real_java.cep, real_java.parse_count, real_pack]
 
     kafka_runs: list[Run] = []
     latency: Latency | None = None
@@ -589,7 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report = render(
         command_line, events, customers, runs, real_runs, kafka_runs, produced, latency, pack,
-        ceiling, naive, fifty, real_events, args,
+        ceiling, naive, fifty, real_events, args, java, real_java, abandonment,
     )  # fmt: skip
     print(report)
     kept = ""
@@ -614,6 +688,9 @@ def render(
     fifty: Run,
     real_events: int | None,
     args: argparse.Namespace,
+    java: JavaBaselines,
+    real_java: JavaBaselines | None,
+    abandonment: Run,
 ) -> str:
     """Return the results file's text."""
     state = pack.checkpoint_bytes / customers if customers else 0.0
@@ -645,7 +722,16 @@ def render(
         "Naive baseline over the first "
         f"{naive.events:,} events. Throughput excludes JVM start-up (about 4 s per job).",
         "",
-        table(runs, ceiling, naive),
+        "Java baselines (`jvm/bench`, a plain JVM each with PyFlink's lib jars, the same events, "
+        "parallelism, hashmap state and 5 s checkpoints): *Java CEP*, Flink CEP "
+        "`begin(add_to_cart).notFollowedBy(purchase).within(15 min)` per customer key in event "
+        f"time ({java.cep.notes}); *Java parse+count*, one Jackson parse per line, watermarks, "
+        f"a count per event type and minute ({java.parse_count.notes}). The built-in "
+        f"abandonment rule runs at {ratio(abandonment, java.cep)} the Java CEP job's "
+        f"throughput and the ceiling at {ratio(ceiling, java.parse_count)} the Java "
+        "parse-and-count job's.",
+        "",
+        table(runs, ceiling, naive, java),
         "",
     ]
     if real_runs:
@@ -653,12 +739,16 @@ def render(
         text += [
             f"Real sample (REES46, mapped, amplified ×{args.real_copies}: {real_events:,} events):",
             "",
-            table(real_runs, real_ceiling, None),
+            table(real_runs, real_ceiling, None, real_java),
             "",
         ]
     if kafka_runs:
-        text += [f"Kafka replay (local Apache Kafka broker, 4 partitions; {produced}):", ""]
-        text += [table(kafka_runs, kafka_runs[0], naive), ""]
+        text += [
+            f"Kafka replay (local Apache Kafka broker, 4 partitions; {produced}; the Java "
+            "baselines are the file runs above):",
+            "",
+        ]
+        text += [table(kafka_runs, kafka_runs[0], naive, java), ""]
     if latency:
         text += [
             f"Streaming latency (pack, live from Kafka, exactly-once sinks, checkpoint every "
