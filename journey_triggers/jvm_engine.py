@@ -30,11 +30,8 @@ from journey_triggers import jvm_build
 from journey_triggers.events import Event, parse_event
 from journey_triggers.rules.ir import rule_set_json
 from journey_triggers.rules.model import Rule
-from journey_triggers.semantics.conditions import conditions_of, uses_profile
-from journey_triggers.semantics.erasure import customer_of, with_epochs
-from journey_triggers.semantics.evaluator import evaluate_rules, with_session_starts
-from journey_triggers.semantics.identity import resolve_identities
-from journey_triggers.semantics.profile import with_profiles
+from journey_triggers.semantics.erasure import customer_of
+from journey_triggers.semantics.evaluator import evaluate_rules, prepared
 
 ENGINE_CLI = "journeytriggers.engine.EngineCli"
 CANDIDATE_FIELDS = (
@@ -56,11 +53,9 @@ def prepared_events(
     rules: Sequence[Rule], events: Sequence[Event], *, identity_window_ms: int = 0
 ) -> list[dict[str, Any]]:
     """Return the engine's input lines for on-time ``events``, prepared as the reference does."""
-    stitched = with_epochs(resolve_identities(events, identity_window_ms))
-    if any(uses_profile(c) for rule in rules for c in conditions_of(rule)):
-        stitched = with_profiles(stitched)
-    else:
-        stitched = with_session_starts(stitched)
+    stitched = prepared(
+        [r for r in rules if r.enabled], events, identity_window_ms=identity_window_ms
+    )
     return [
         {
             "customer_key": event.customer_key,

@@ -566,19 +566,33 @@ def evaluate_rules(
     With a ``catalog``, decisions carry their product as of their event time.
     """
     rules = [rule for rule in rules if rule.enabled]
-    events = with_epochs(resolve_identities(events, identity_window_ms))
-    if model is not None or any(_reads_profile(rule) for rule in rules):
-        events = with_profiles(events)  # sets the session starts too
-    else:
-        events = with_session_starts(events)
-    if model is not None:
-        events = with_scores(events, model)
+    events = prepared(rules, events, identity_window_ms=identity_window_ms, model=model)
     decisions: list[Decision] = []
     for rule in rules:
         decisions += _EVALUATORS[type(rule.trigger)](rule, rule.trigger, events)
     if catalog is not None:
         decisions = [replace(d, product=product_at(catalog, d)) for d in decisions]
     return sorted(decisions, key=lambda d: (d.decision_id, d.rule_id))
+
+
+def prepared(
+    rules: Sequence[Rule],
+    events: Sequence[Event],
+    *,
+    identity_window_ms: int = 0,
+    model: PropensityModel | None = None,
+) -> list[Event]:
+    """Return on-time ``events`` as the rules read them.
+
+    Stitched, keyed by erasure epoch, with their session start, their profile when a rule reads
+    it or a model scores, and their score with a model.
+    """
+    stitched = with_epochs(resolve_identities(events, identity_window_ms))
+    if model is not None or any(_reads_profile(rule) for rule in rules):
+        stitched = with_profiles(stitched)  # sets the session starts too
+    else:
+        stitched = with_session_starts(stitched)
+    return with_scores(stitched, model) if model is not None else stitched
 
 
 def product_at(catalog: Catalog, decision: Decision) -> dict[str, Any] | None:
