@@ -851,11 +851,31 @@ def decisions_query(
     for the policy stage, which decides what becomes of it.
     """
     scored = model_version is not None
-    context = "".join(f", {c}" for c in CONTEXT_COLUMNS) if policy else ""
     union = "\nUNION ALL\n".join(
         f"(\n{compile_select(r, scored=scored, catalog=catalog, policy=policy)}\n)" for r in rules
     )
-    candidates = union
+    return decide_candidates(
+        union, rules, model_version=model_version, catalog=catalog, policy=policy
+    )
+
+
+def decide_candidates(
+    candidates: str,
+    rules: Sequence[Rule],
+    *,
+    model_version: str | None = None,
+    catalog: bool = False,
+    policy: bool = False,
+) -> str:
+    """Return the decisions query over ``candidates``, the query of the rules' candidates.
+
+    Its rows have the decision columns up to ``explanation``; with a model, also the anchor's
+    ``line``, ``ts_ms``, ``event_type``, ``profile`` and ``session_start_ms`` (the score
+    conditions of the rules that have one are decided here, and every candidate is scored);
+    with a catalog, what ``_with_product`` joins on; with ``policy``, :data:`CONTEXT_COLUMNS`.
+    """
+    scored = model_version is not None
+    context = "".join(f", {c}" for c in CONTEXT_COLUMNS) if policy else ""
     if not scored:
         select = f"""SELECT {_DECISION_COLUMNS},
   CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS {FEATURES_SQL_TYPE}),

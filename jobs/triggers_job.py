@@ -51,10 +51,17 @@ from jobs.specs import (
     format_offsets,
     parse_offsets,
 )
-from journey_triggers.config import EXECUTION_MODES, SCORING_UDFS, UNKNOWN_EVENT_TYPES, JobConfig
+from journey_triggers.config import (
+    ENGINES,
+    EXECUTION_MODES,
+    SCORING_UDFS,
+    UNKNOWN_EVENT_TYPES,
+    JobConfig,
+)
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import ConfigError, JourneyTriggersError
 from journey_triggers.jvm_build import job_jars
+from journey_triggers.rules.ir import RuleIRError, lower
 from journey_triggers.rules.loader import RuleFileError, load_rules
 
 if TYPE_CHECKING:
@@ -220,7 +227,7 @@ def build_pipeline(
         dead = t_env.sql_query(sql.dead_letter_query(catalog=catalog))
         statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
         triggers = t_env.sql_query(
-            decisions_query(rules, model_version=model_version, catalog=catalog)
+            _decisions_query(t_env, config, rules, model_version=model_version, policy=False)
         )
         columns = ("rule_id", "status", None, "trigger_time_ms")
         statement_set.add_insert(
@@ -229,7 +236,7 @@ def build_pipeline(
         return statement_set
     from jobs.policy_stage import apply_policy_stage
 
-    query = decisions_query(rules, model_version=model_version, catalog=catalog, policy=True)
+    query = _decisions_query(t_env, config, rules, model_version=model_version, policy=True)
     inputs = t_env.sql_query(sql.policy_input_query(query))
     control = None
     if config.policy_topic is not None:
@@ -250,6 +257,24 @@ def build_pipeline(
     statement_set.add_insert(sql.DECISIONS_SINK, decisions)
     statement_set.add_insert(sql.ERASURES_SINK, erasures)
     return statement_set
+
+
+def _decisions_query(
+    t_env: StreamTableEnvironment,
+    config: JobConfig,
+    rules: list[Rule],
+    *,
+    model_version: str | None,
+    policy: bool,
+) -> str:
+    """Return the query of the rules' decisions, from the engine ``config.engine`` names."""
+    if config.engine == "jvm":
+        from jobs.engine_stage import engine_decisions_query, register_engine_candidates
+
+        register_engine_candidates(t_env, rules, scored=model_version is not None, policy=policy)
+        return engine_decisions_query(rules, model_version=model_version, policy=policy)
+    catalog = config.catalog is not None
+    return decisions_query(rules, model_version=model_version, catalog=catalog, policy=policy)
 
 
 def _measured(t_env: StreamTableEnvironment, decisions: Table) -> Table:
@@ -378,6 +403,15 @@ def add_job_arguments(parser: argparse.ArgumentParser, mode: str = "run") -> Non
         help="read the product catalog from this Kafka topic (compacted, keyed by product id) "
         "at --bootstrap-servers instead",
     )
+    if mode != "backtest":
+        io.add_argument(
+            "--engine",
+            choices=ENGINES,
+            default=defaults.engine,
+            help="where the rules run: sql (each rule compiled into Flink SQL) or jvm (one "
+            "keyed Java operator evaluates the rule set as data; no catalog yet) "
+            f"(default: {defaults.engine})",
+        )
     io.add_argument(
         "--scoring-udf",
         choices=SCORING_UDFS,
@@ -532,10 +566,13 @@ def _add_logic_arguments(io: argparse._ArgumentGroup) -> None:
     )
 
 
-def load_job_rules(paths: Sequence[str], *, scored: bool = False) -> tuple[Rule, ...]:
+def load_job_rules(
+    paths: Sequence[str], *, scored: bool = False, engine: str = "sql"
+) -> tuple[Rule, ...]:
     """Load rule files and check that every enabled rule compiles; errors name file:line.
 
-    ``scored``: the job runs with a model, so rules may have score conditions.
+    ``scored``: the job runs with a model, so rules may have score conditions. ``engine``
+    ``jvm`` checks that each rule lowers to the rule IR instead of compiling it into SQL.
     """
     if not paths:
         return ()
@@ -548,8 +585,11 @@ def load_job_rules(paths: Sequence[str], *, scored: bool = False) -> tuple[Rule,
         if not item.rule.enabled:
             continue
         try:
-            compile_select(item.rule, scored=scored)
-        except RuleCompileError as err:
+            if engine == "jvm":
+                _check_ir(item.rule, scored=scored)
+            else:
+                compile_select(item.rule, scored=scored)
+        except (RuleCompileError, RuleIRError) as err:
             problems.append(f"{item.path}:{item.line}: {err}")
     if problems:
         raise ConfigError("\n".join(problems))
@@ -559,6 +599,16 @@ def load_job_rules(paths: Sequence[str], *, scored: bool = False) -> tuple[Rule,
     return tuple(item.rule for item in loaded)
 
 
+def _check_ir(rule: Rule, *, scored: bool) -> None:
+    """Raise RuleIRError unless ``rule`` lowers to the IR and, without a model, reads no score."""
+    from journey_triggers.semantics.conditions import conditions_of, uses_score
+
+    lower(rule)
+    if not scored and any(uses_score(c) for c in conditions_of(rule)):
+        msg = f"rule '{rule.id}': it has a score condition: run the job with a model (--model)"
+        raise RuleIRError(msg)
+
+
 def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobConfig]:
     """Turn parsed flags into the job's source, sink and config; raise ConfigError if invalid."""
     if args.model is not None:
@@ -566,7 +616,10 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
 
         read_model(args.model)  # a missing or corrupt model is an error now, not in a worker
     config = JobConfig(
-        rules=load_job_rules(args.rules, scored=args.model is not None),
+        rules=load_job_rules(
+            args.rules, scored=args.model is not None, engine=getattr(args, "engine", "sql")
+        ),
+        engine=getattr(args, "engine", "sql"),
         model_path=args.model,
         scoring_udf=args.scoring_udf,
         out_of_orderness_ms=parse_duration_ms(

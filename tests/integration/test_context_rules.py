@@ -25,7 +25,8 @@ pytestmark = pytest.mark.integration
 RULES = Path(__file__).parent / "data" / "context_rules.yaml"
 
 
-def test_context_conditions_in_every_kind_equal_reference_at_parallelism_2(tmp_path):
+@pytest.mark.parametrize("engine", ["sql", "jvm"])
+def test_context_conditions_in_every_kind_equal_reference_at_parallelism_2(tmp_path, engine):
     rules = [item.rule for item in load_rules([RULES])]
     lines = [
         line
@@ -38,6 +39,6 @@ def test_context_conditions_in_every_kind_equal_reference_at_parallelism_2(tmp_p
     fired = {d["rule_id"] for d in expected}
     assert fired == {r.id for r in rules}, [r.id for r in rules if r.id not in fired]
 
-    config = JobConfig(parallelism=2, out_of_orderness_ms=10_000, rules=tuple(rules))
+    config = JobConfig(parallelism=2, out_of_orderness_ms=10_000, rules=tuple(rules), engine=engine)
     out = run_on_file(lines, tmp_path, config)
     assert_same_decisions(out["decisions"], expected)

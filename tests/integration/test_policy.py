@@ -205,10 +205,14 @@ def test_every_policy_feature_is_exercised_by_the_scenario(scenario):
             assert anchor_ms is not None and anchor_ms >= erased[d["customer_id"]], d
 
 
-@pytest.mark.parametrize(("parallelism", "mode"), [(2, "process"), (1, "thread")])
-def test_the_job_decides_exactly_as_the_reference(scenario, tmp_path, parallelism, mode):
+@pytest.mark.parametrize(
+    ("parallelism", "mode", "engine"),
+    [(2, "process", "sql"), (1, "thread", "sql"), (2, "process", "jvm"), (2, "thread", "jvm")],
+)
+def test_the_job_decides_exactly_as_the_reference(scenario, tmp_path, parallelism, mode, engine):
     lines, expected = scenario
     config = JobConfig(
+        engine=engine,
         parallelism=parallelism,
         python_execution_mode=mode,
         rules=RULES,

@@ -36,8 +36,12 @@ def test_every_enabled_pack_rule_compiles_and_only_the_score_rule_waits():
 
 # Parallelism 1 takes twice as long (one Python worker); test_kafka_determinism holds 1 and 2
 # equal in the CI run, and this variant runs with `make soak`.
-@pytest.mark.parametrize("parallelism", [2, pytest.param(1, marks=pytest.mark.soak)])
-def test_whole_standard_pack_equals_reference(tmp_path, parallelism):
+# The JVM rule engine (`--engine jvm`) runs the same pack at 1 and 2, and the two must agree.
+@pytest.mark.parametrize(
+    ("parallelism", "engine"),
+    [(2, "sql"), pytest.param(1, "sql", marks=pytest.mark.soak), (2, "jvm"), (1, "jvm")],
+)
+def test_whole_standard_pack_equals_reference(tmp_path, parallelism, engine):
     rules = enabled_pack_rules()
     assert len(rules) == 18, [r.id for r in rules]
     lines = [
@@ -56,11 +60,13 @@ def test_whole_standard_pack_equals_reference(tmp_path, parallelism):
         f"rules that never fired: {[r.id for r in rules if r.id not in fired]}"
     )
 
-    config = JobConfig(parallelism=parallelism, out_of_orderness_ms=bound, rules=tuple(rules))
+    config = JobConfig(
+        parallelism=parallelism, out_of_orderness_ms=bound, rules=tuple(rules), engine=engine
+    )
     started = time.monotonic()
     out = run_on_file(lines, tmp_path, config, f"p{parallelism}")
     print(
-        f"parallelism {parallelism}: {len(lines)} events, {len(rules)} rules, "
+        f"{engine} engine, parallelism {parallelism}: {len(lines)} events, {len(rules)} rules, "
         f"{len(out['decisions'])} decisions in {time.monotonic() - started:.1f}s"
     )
     assert_same_decisions(out["decisions"], expected)

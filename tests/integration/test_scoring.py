@@ -17,6 +17,7 @@ from journey_triggers.config import JobConfig
 from journey_triggers.events import Event, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.rules.loader import load_rules
+from journey_triggers.semantics.conditions import uses_score
 from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.semantics.lateness import split_late
 from journey_triggers.training import examples, fit, read_history
@@ -98,6 +99,36 @@ def test_scored_decisions_equal_reference_and_online_features_equal_offline(tmp_
             compared += 1
     # Every training example is a moment the rule fired at: all of them are compared.
     assert compared == len(offline.event_ids) >= 3000, (compared, len(offline.event_ids))
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_the_jvm_engine_scores_and_decides_score_conditions_as_the_reference(
+    tmp_path, model_file, mode
+):
+    model = load_model_bytes(model_file.read_bytes())
+    traffic = lines(seed=303, customers=200)
+    valid = [e for line in traffic if isinstance(e := parse_event(line), Event)]
+    on_time = split_late(valid, 10_000).on_time
+    expected = [d.to_record() for d in evaluate_rules(RULES, on_time, model=model)]
+    gated = [r.id for r in RULES if uses_score(r.conditions)]
+    assert gated, "the rules must have a score condition for this test to mean anything"
+    ungated = [r.model_copy(update={"conditions": None}) for r in RULES]
+    every = [d.to_record() for d in evaluate_rules(ungated, on_time, model=model)]
+    dropped = {d["decision_id"] for d in every} - {d["decision_id"] for d in expected}
+    # The score conditions decide: some candidates of the gated rules do not fire.
+    assert dropped, "no candidate fell below a score condition"
+
+    config = JobConfig(
+        parallelism=2,
+        out_of_orderness_ms=10_000,
+        rules=RULES,
+        model_path=str(model_file),
+        engine="jvm",
+        python_execution_mode=mode,
+    )
+    out = run_on_file(traffic, tmp_path, config)
+    assert_same_decisions(out["decisions"], expected)
+    assert {d["model_version"] for d in out["decisions"]} == {model.version}
 
 
 # Thread mode runs the row UDF inside the JVM; Flink runs pandas UDFs in a process anyway. The

@@ -199,6 +199,27 @@ def test_rules_flag_refuses_score_rules_without_a_model_naming_file_and_line(tmp
     )
 
 
+def test_the_jvm_engine_checks_rules_against_the_ir_and_refuses_what_it_cannot_run_yet(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SCORE_RULE)
+    files = ("--input-file", "x", "--output-dir", "y")
+    with pytest.raises(ConfigError) as info:
+        job_from_args(_job_args(*files, "--engine", "jvm", "--rules", str(rules)))
+    assert (
+        f"{rules}:3: rule 'hot': it has a score condition: run the job with a model (--model)"
+        in str(info.value)
+    )
+    _, _, config = job_from_args(_job_args(*files, "--engine", "jvm"))
+    assert config.engine == "jvm"
+    assert job_from_args(_job_args(*files))[2].engine == "sql"
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text('{"product_id": "p1", "price": 1}\n')
+    with pytest.raises(ConfigError, match="catalog does not run on the JVM rule engine yet"):
+        job_from_args(_job_args(*files, "--engine", "jvm", "--catalog-file", str(catalog)))
+    with pytest.raises(SystemExit):
+        job_from_args(_job_args(*files, "--engine", "python"))
+
+
 def test_model_flag_refuses_a_missing_model_at_start(tmp_path):
     from udfs.model import ModelError
 

@@ -20,14 +20,23 @@ public final class AnchorInfo {
     final String[] payload;
     /** The cart's product ids, or null without a cart. */
     final String[] cart;
+    /** The anchor event's extras (EngineEvent.extras), or null. */
+    final String extras;
 
     AnchorInfo(long tsMs, String eventId, String eventType, String customerId, String[] payload, String[] cart) {
+        this(tsMs, eventId, eventType, customerId, payload, cart, null);
+    }
+
+    AnchorInfo(
+            long tsMs, String eventId, String eventType, String customerId, String[] payload, String[] cart,
+            String extras) {
         this.tsMs = tsMs;
         this.eventId = eventId;
         this.eventType = eventType;
         this.customerId = customerId;
         this.payload = payload;
         this.cart = cart;
+        this.extras = extras;
     }
 
     static AnchorInfo of(Rule rule, EngineEvent event) {
@@ -37,7 +46,8 @@ public final class AnchorInfo {
             payload[i] = PyText.payloadText(Json.scalar(record, rule.payloadPaths[i]));
         }
         return new AnchorInfo(
-                event.tsMs(), event.eventId(), event.eventType(), event.customerId(), payload, cart(record));
+                event.tsMs(), event.eventId(), event.eventType(), event.customerId(), payload, cart(record),
+                event.extras());
     }
 
     /** {@code events.cart_products}: the product ids of properties.cart, if it is a list. */
@@ -65,7 +75,8 @@ public final class AnchorInfo {
                 && eventType.equals(that.eventType)
                 && customerId.equals(that.customerId)
                 && Arrays.equals(payload, that.payload)
-                && Arrays.equals(cart, that.cart);
+                && Arrays.equals(cart, that.cart)
+                && Objects.equals(extras, that.extras);
     }
 
     @Override

@@ -34,12 +34,27 @@ public final class Candidate {
     final String anchorTime;
     final String window;
     final List<String> absentEventTypes;
+    /** The anchor's event time (epoch ms). */
+    final long anchorTsMs;
+    /** The anchor event's extras (EngineEvent.extras), or null; not part of the JSON form. */
+    final String extras;
 
     Candidate(
             String decisionId, String customerId, String ruleId, int ruleVersion, long triggerTimeMs,
             String action, List<String> channels, Map<String, String> payload, List<String> cart,
             String kind, String summary, String anchorEventId, String anchorEventType,
             String anchorTime, String window, List<String> absentEventTypes) {
+        this(decisionId, customerId, ruleId, ruleVersion, triggerTimeMs, action, channels, payload, cart, kind,
+                summary, anchorEventId, anchorEventType, anchorTime, window, absentEventTypes,
+                0L, null);
+    }
+
+    Candidate(
+            String decisionId, String customerId, String ruleId, int ruleVersion, long triggerTimeMs,
+            String action, List<String> channels, Map<String, String> payload, List<String> cart,
+            String kind, String summary, String anchorEventId, String anchorEventType,
+            String anchorTime, String window, List<String> absentEventTypes, long anchorTsMs,
+            String extras) {
         this.decisionId = decisionId;
         this.customerId = customerId;
         this.ruleId = ruleId;
@@ -56,6 +71,8 @@ public final class Candidate {
         this.anchorTime = anchorTime;
         this.window = window;
         this.absentEventTypes = absentEventTypes;
+        this.anchorTsMs = anchorTsMs;
+        this.extras = extras;
     }
 
     /** The candidate of a rule anchored at {@code anchor}, as evaluator._decision builds it. */
@@ -75,7 +92,8 @@ public final class Candidate {
                 anchor.customerId, rule.id, rule.version, triggerTimeMs, rule.action, rule.channels,
                 payload, anchor.cart == null ? null : Collections.unmodifiableList(Arrays.asList(anchor.cart)),
                 rule.kind.name().toLowerCase(java.util.Locale.ROOT), summary, anchor.eventId,
-                anchor.eventType, PyText.timestamp(anchor.tsMs), window, absentEventTypes);
+                anchor.eventType, PyText.timestamp(anchor.tsMs), window, absentEventTypes, anchor.tsMs,
+                anchor.extras);
     }
 
     public String decisionId() {
@@ -104,6 +122,63 @@ public final class Candidate {
 
     public String anchorEventId() {
         return anchorEventId;
+    }
+
+    public String action() {
+        return action;
+    }
+
+    public List<String> channels() {
+        return channels;
+    }
+
+    /** Payload name to text, or null. */
+    public Map<String, String> payload() {
+        return payload;
+    }
+
+    /** The anchor's cart product ids, or null. */
+    public List<String> cart() {
+        return cart;
+    }
+
+    /** The trigger kind, as the explanation names it. */
+    public String kind() {
+        return kind;
+    }
+
+    public String anchorEventType() {
+        return anchorEventType;
+    }
+
+    public String anchorTime() {
+        return anchorTime;
+    }
+
+    /** The explanation's window, or null. */
+    public String window() {
+        return window;
+    }
+
+    /** The absence's event types, or null. */
+    public List<String> absentEventTypes() {
+        return absentEventTypes;
+    }
+
+    public long anchorTsMs() {
+        return anchorTsMs;
+    }
+
+    /** The anchor event's extras, or null. */
+    public String extras() {
+        return extras;
+    }
+
+    /** The same candidate carrying the anchor's time and extras (its wire form adds them). */
+    Candidate withAnchor(long tsMs, String anchorExtras) {
+        return new Candidate(decisionId, customerId, ruleId, ruleVersion, triggerTimeMs, action, channels, payload,
+                cart, kind, summary, anchorEventId, anchorEventType, anchorTime, window, absentEventTypes, tsMs,
+                anchorExtras);
     }
 
     /** The candidate as the JSON object the reference writes (keys sorted). */
@@ -143,7 +218,7 @@ public final class Candidate {
         }
     }
 
-    /** Reads a candidate written by {@link #toJson}. */
+    /** Reads a candidate written by {@link #toJson} (its anchor time 0, no extras: see withAnchor). */
     public static Candidate fromJson(String json) {
         JsonNode node = Json.parse(json);
         JsonNode explanation = node.get("explanation");
@@ -193,7 +268,9 @@ public final class Candidate {
         if (!(other instanceof Candidate)) {
             return false;
         }
-        return toJson().equals(((Candidate) other).toJson());
+        Candidate that = (Candidate) other;
+        return toJson().equals(that.toJson()) && anchorTsMs == that.anchorTsMs
+                && Objects.equals(extras, that.extras);
     }
 
     @Override

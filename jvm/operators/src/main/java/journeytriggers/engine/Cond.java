@@ -57,6 +57,20 @@ public sealed interface Cond
         return node == null || node.isNull() ? null : parse(node, where);
     }
 
+    /** Whether the condition reads the model's score anywhere in it. */
+    static boolean usesScore(Cond condition) {
+        if (condition instanceof Score) {
+            return true;
+        }
+        if (condition instanceof All all) {
+            return java.util.Arrays.stream(all.of).anyMatch(Cond::usesScore);
+        }
+        if (condition instanceof Any any) {
+            return java.util.Arrays.stream(any.of).anyMatch(Cond::usesScore);
+        }
+        return condition instanceof Not not && usesScore(not.of);
+    }
+
     /** {@code evaluate}: a null condition holds. */
     static boolean holds(Cond condition, EngineEvent event) {
         return condition == null || condition.test(event);

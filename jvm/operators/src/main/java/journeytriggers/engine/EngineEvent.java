@@ -31,6 +31,8 @@ public final class EngineEvent {
     private final Long sessionStartMs;
     private final JsonNode profile;
     private final Double score;
+    /** Columns the job's later stages read of an anchor, as one text the engine only carries. */
+    private final String extras;
     private transient JsonNode record;
 
     public EngineEvent(
@@ -43,6 +45,21 @@ public final class EngineEvent {
             Long sessionStartMs,
             JsonNode profile,
             Double score) {
+        this(customerKey, customerId, tsMs, eventId, eventType, raw, sessionStartMs, profile, score, null);
+    }
+
+    /** An event with {@code extras}: a text that candidates anchored at it carry (or null). */
+    public EngineEvent(
+            String customerKey,
+            String customerId,
+            long tsMs,
+            String eventId,
+            String eventType,
+            String raw,
+            Long sessionStartMs,
+            JsonNode profile,
+            Double score,
+            String extras) {
         this.customerKey = Objects.requireNonNull(customerKey, "customer_key");
         this.customerId = Objects.requireNonNull(customerId, "customer_id");
         this.tsMs = tsMs;
@@ -52,6 +69,7 @@ public final class EngineEvent {
         this.sessionStartMs = sessionStartMs;
         this.profile = profile == null || profile.isNull() ? null : profile;
         this.score = score;
+        this.extras = extras;
     }
 
     /** Reads an engine input line (see journey_triggers/jvm_engine.py). */
@@ -155,6 +173,11 @@ public final class EngineEvent {
         return score;
     }
 
+    /** What candidates anchored at this event carry for later stages, or null. */
+    public String extras() {
+        return extras;
+    }
+
     /** The parsed record (parsed once). */
     public JsonNode record() {
         JsonNode parsed = record;
@@ -185,7 +208,8 @@ public final class EngineEvent {
                 && raw.equals(that.raw)
                 && Objects.equals(sessionStartMs, that.sessionStartMs)
                 && Objects.equals(profile, that.profile)
-                && Objects.equals(score, that.score);
+                && Objects.equals(score, that.score)
+                && Objects.equals(extras, that.extras);
     }
 
     @Override

@@ -10,7 +10,7 @@ import org.apache.flink.core.memory.DataOutputView;
 public final class EngineEventSerializer extends EngineSerializer<EngineEvent> {
 
     private static final long serialVersionUID = 1L;
-    private static final int FORMAT = 1;
+    private static final int FORMAT = 2;
 
     public static final EngineEventSerializer INSTANCE = new EngineEventSerializer();
 
@@ -47,6 +47,7 @@ public final class EngineEventSerializer extends EngineSerializer<EngineEvent> {
         if (event.score() != null) {
             target.writeDouble(event.score());
         }
+        writeString(event.extras(), target);
     }
 
     @Override
@@ -61,9 +62,10 @@ public final class EngineEventSerializer extends EngineSerializer<EngineEvent> {
         Long sessionStart = source.readBoolean() ? source.readLong() : null;
         String profile = readString(source);
         Double score = source.readBoolean() ? source.readDouble() : null;
+        String extras = readString(source);
         return new EngineEvent(
                 customerKey, customerId, ts, eventId, eventType, raw, sessionStart,
-                profile == null ? null : Json.parse(profile), score);
+                profile == null ? null : Json.parse(profile), score, extras);
     }
 
     @Override

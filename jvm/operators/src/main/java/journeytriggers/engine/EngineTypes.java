@@ -90,7 +90,7 @@ public final class EngineTypes {
     /** A candidate as its JSON text (the form it leaves the engine in). */
     public static final class CandidateSerializer extends EngineSerializer<Candidate> {
         private static final long serialVersionUID = 1L;
-        private static final int FORMAT = 1;
+        private static final int FORMAT = 2;
         public static final CandidateSerializer INSTANCE = new CandidateSerializer();
 
         @Override
@@ -112,12 +112,16 @@ public final class EngineTypes {
         public void serialize(Candidate candidate, DataOutputView target) throws IOException {
             target.writeByte(FORMAT);
             writeString(candidate.toJson(), target);
+            target.writeLong(candidate.anchorTsMs());
+            writeString(candidate.extras(), target);
         }
 
         @Override
         public Candidate deserialize(DataInputView source) throws IOException {
             checkVersion(source.readByte(), FORMAT, "candidate");
-            return Candidate.fromJson(readString(source));
+            Candidate candidate = Candidate.fromJson(readString(source));
+            long anchorTsMs = source.readLong();
+            return candidate.withAnchor(anchorTsMs, readString(source));
         }
 
         @Override

@@ -79,6 +79,19 @@ public final class Rule {
         return id;
     }
 
+    /**
+     * This rule with its conditions left to a later stage if they read the score: the job
+     * scores candidates after the engine (a vectorized Python UDF over the small candidate
+     * stream) and decides such a rule's conditions on the scored candidate. Conditions only
+     * choose anchors, so deciding them on the candidate gives the same decisions.
+     */
+    Rule deferringScore() {
+        if (!Cond.usesScore(conditions)) {
+            return this;
+        }
+        return new Rule(id, version, enabled, kind, reads, trigger, null, action, channels, payloadNames, payloadPaths);
+    }
+
     public int version() {
         return version;
     }

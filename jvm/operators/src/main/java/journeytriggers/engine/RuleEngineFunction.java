@@ -32,6 +32,7 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
             new OutputTag<>("engine-late-events", EngineTypes.EVENT);
 
     private final String rulesJson;
+    private final boolean deferScore;
 
     private transient CustomerEngine engine;
     private transient MapState<Long, List<EngineEvent>> buffer;
@@ -41,13 +42,19 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
 
     /** The rule set's IR (journey_triggers/rules/ir.py rule_set_json); checked here. */
     public RuleEngineFunction(String rulesJson) {
-        RuleSet.parse(rulesJson); // fail at job construction, not in the task
+        this(rulesJson, false);
+    }
+
+    /** With {@code deferScore}, score conditions are left to the job's scoring stage (RuleSet.parse). */
+    public RuleEngineFunction(String rulesJson, boolean deferScore) {
+        RuleSet.parse(rulesJson, deferScore); // fail at job construction, not in the task
         this.rulesJson = rulesJson;
+        this.deferScore = deferScore;
     }
 
     @Override
     public void open(OpenContext openContext) throws Exception {
-        engine = new CustomerEngine(RuleSet.parse(rulesJson));
+        engine = new CustomerEngine(RuleSet.parse(rulesJson, deferScore));
         buffer = getRuntimeContext().getMapState(EngineDescriptors.buffer());
         ruleStates = getRuntimeContext().getMapState(EngineDescriptors.ruleState());
         agenda = getRuntimeContext().getState(EngineDescriptors.agenda());

@@ -64,6 +64,14 @@ public final class RuleSet {
 
     /** Compiles an IR document; an unknown ir_version or a malformed rule is an error. */
     public static RuleSet parse(String json) {
+        return parse(json, false);
+    }
+
+    /**
+     * As {@link #parse(String)}; with {@code deferScore}, rules whose conditions read the score
+     * fire without them, for the job's scoring stage to decide (see Rule.deferringScore).
+     */
+    public static RuleSet parse(String json, boolean deferScore) {
         JsonNode document = Json.parse(json);
         if (!document.isObject()) {
             throw new IllegalArgumentException("a rule set IR is a JSON object");
@@ -86,7 +94,7 @@ public final class RuleSet {
                 throw new IllegalArgumentException("rule set: duplicate rule id '" + rule.id + "'");
             }
             if (rule.enabled) {
-                rules.add(rule);
+                rules.add(deferScore ? rule.deferringScore() : rule);
             }
         }
         return new RuleSet(json, rules);

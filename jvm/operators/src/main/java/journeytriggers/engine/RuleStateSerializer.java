@@ -16,7 +16,7 @@ import org.apache.flink.core.memory.DataOutputView;
 public final class RuleStateSerializer extends EngineSerializer<RuleState> {
 
     private static final long serialVersionUID = 1L;
-    private static final int FORMAT = 1;
+    private static final int FORMAT = 2;
 
     public static final RuleStateSerializer INSTANCE = new RuleStateSerializer();
 
@@ -207,6 +207,7 @@ public final class RuleStateSerializer extends EngineSerializer<RuleState> {
         writeString(anchor.customerId, target);
         writeStrings(anchor.payload, target);
         writeStrings(anchor.cart, target);
+        writeString(anchor.extras, target);
     }
 
     static AnchorInfo readAnchor(DataInputView source) throws IOException {
@@ -216,7 +217,9 @@ public final class RuleStateSerializer extends EngineSerializer<RuleState> {
         String customerId = readString(source);
         String[] payload = readStrings(source);
         String[] cart = readStrings(source);
-        return new AnchorInfo(ts, eventId, eventType, customerId, payload == null ? new String[0] : payload, cart);
+        String extras = readString(source);
+        return new AnchorInfo(
+                ts, eventId, eventType, customerId, payload == null ? new String[0] : payload, cart, extras);
     }
 
     @Override

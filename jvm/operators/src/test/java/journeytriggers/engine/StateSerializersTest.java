@@ -40,6 +40,10 @@ class StateSerializersTest {
         absence.groups.put(List.of("p0015"), pending);
         RuleState.Absence absenceCopy = (RuleState.Absence) roundTrip(absence);
         assertEquals(anchor(), absenceCopy.groups.get(List.of("p0015")).get(0).anchor);
+        AnchorInfo withExtras = new AnchorInfo(1L, "e", "add_to_cart", "c", new String[0], null, "{\"x\":\"y\"}");
+        RuleState.Absence carried = new RuleState.Absence();
+        carried.groups.put(List.of(), new ArrayList<>(List.of(new RuleState.Pending(2L, false, withExtras))));
+        assertEquals("{\"x\":\"y\"}", ((RuleState.Absence) roundTrip(carried)).groups.get(List.of()).get(0).anchor.extras);
 
         RuleState.Inactivity inactivity = new RuleState.Inactivity();
         inactivity.sessions.add(new RuleState.Session(5L, true, anchor()));
@@ -76,10 +80,12 @@ class StateSerializersTest {
     @Test
     void eventsAndAgendasRoundTrip() throws Exception {
         EngineEvent event = new EngineEvent("0:c", "c", 7L, "e", "page_view", "{\"a\":1.5}", 3L,
-                Json.parse("{\"orders\":2}"), 0.25);
+                Json.parse("{\"orders\":2}"), 0.25, "{\"channel\":\"web\"}");
         DataOutputSerializer out = new DataOutputSerializer(64);
         EngineEventSerializer.INSTANCE.serialize(event, out);
-        assertEquals(event, EngineEventSerializer.INSTANCE.deserialize(new DataInputDeserializer(out.getCopyOfBuffer())));
+        EngineEvent copy = EngineEventSerializer.INSTANCE.deserialize(new DataInputDeserializer(out.getCopyOfBuffer()));
+        assertEquals(event, copy);
+        assertEquals("{\"channel\":\"web\"}", copy.extras());
 
         Agenda agenda = new Agenda();
         agenda.set("r@1", 5L);
