@@ -781,7 +781,9 @@ def _product(alias: str) -> str:
     return f"CAST({row} AS {PRODUCT_SQL_TYPE})"
 
 
-def _with_product(select: str, source: str, where: str, catalog: bool) -> str:
+def _with_product(
+    select: str, source: str, where: str, catalog: bool, product: str | None = None
+) -> str:
     """Return ``select`` (with a ``{product}`` placeholder) from ``source`` aliased ``g``.
 
     With a catalog, candidates whose anchor has no product id get a NULL product; the others
@@ -790,6 +792,8 @@ def _with_product(select: str, source: str, where: str, catalog: bool) -> str:
     over the same candidates (the planner computes them once).
     """
     null = f"CAST(NULL AS {PRODUCT_SQL_TYPE})"
+    if product is not None:  # the candidates carry it
+        return f"{select.format(product=f'g.{product}')}\nFROM (\n{source}\n) g\nWHERE {where}"
     if not catalog:
         return f"{select.format(product=null)}\nFROM (\n{source}\n) g\nWHERE {where}"
     with_product = f"SELECT * FROM (\n{source}\n) x WHERE x.product_id IS NOT NULL"
@@ -866,6 +870,7 @@ def decide_candidates(
     model_version: str | None = None,
     catalog: bool = False,
     policy: bool = False,
+    product: str | None = None,
 ) -> str:
     """Return the decisions query over ``candidates``, the query of the rules' candidates.
 
@@ -873,6 +878,8 @@ def decide_candidates(
     ``line``, ``ts_ms``, ``event_type``, ``profile`` and ``session_start_ms`` (the score
     conditions of the rules that have one are decided here, and every candidate is scored);
     with a catalog, what ``_with_product`` joins on; with ``policy``, :data:`CONTEXT_COLUMNS`.
+    ``product`` names the candidates' own ``product`` column instead (the JVM engine's
+    catalog lookup), which then needs no join.
     """
     scored = model_version is not None
     context = "".join(f", {c}" for c in CONTEXT_COLUMNS) if policy else ""
@@ -880,7 +887,7 @@ def decide_candidates(
         select = f"""SELECT {_DECISION_COLUMNS},
   CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS {FEATURES_SQL_TYPE}),
   {{product}}"""
-        return _with_product(select + context, candidates, "TRUE", catalog)
+        return _with_product(select + context, candidates, "TRUE", catalog, product)
     assert model_version is not None
     features = ", ".join(f"g.s.`{name}`" for name in FEATURE_NAMES)
     gated = [r for r in rules if uses_score(r.conditions)]
@@ -901,4 +908,4 @@ def decide_candidates(
     select = f"""SELECT {_DECISION_COLUMNS},
   g.score, {quote(model_version)}, CAST(ROW({features}) AS {FEATURES_SQL_TYPE}),
   {{product}}"""
-    return _with_product(select + context, scored_candidates, where, catalog)
+    return _with_product(select + context, scored_candidates, where, catalog, product)

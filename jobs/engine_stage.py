@@ -25,12 +25,16 @@ from jobs.sql import (
     EVENTS_CONTEXT,
     EVENTS_PROFILE,
     EXPLANATION_SQL_TYPE,
+    PRODUCT_SQL_TYPE,
+    catalog_records_query,
     customer_of,
     quote,
     utc,
 )
 from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
+from journey_triggers.durations import parse_duration_ms
 from journey_triggers.rules.ir import lower, rule_set_json
+from journey_triggers.rules.model import AbsenceTrigger, InactivityTrigger
 from journey_triggers.semantics.conditions import (
     conditions_of,
     uses_profile,
@@ -53,9 +57,13 @@ POLICY_CONTEXT = ("time_zone", "device_type", "channel")
 """The anchor's fields the decision policy reads (``semantics.policy``)."""
 
 
-def _extras(rules: Sequence[Rule], *, scored: bool, policy: bool) -> list[tuple[str, str]]:
+def _extras(
+    rules: Sequence[Rule], *, scored: bool, policy: bool, catalog: bool
+) -> list[tuple[str, str]]:
     """Return the (name, SQL over an events row) pairs an anchor carries for later stages."""
     pairs: list[tuple[str, str]] = []
+    if catalog:
+        pairs.append(("product_id", field_text("properties.product_id", "line")))
     if policy:
         pairs.extend((name, field_text(name, "line")) for name in POLICY_CONTEXT)
     if scored:
@@ -67,7 +75,9 @@ def _extras(rules: Sequence[Rule], *, scored: bool, policy: bool) -> list[tuple[
     return pairs
 
 
-def engine_inputs_query(rules: Sequence[Rule], *, scored: bool, policy: bool) -> str:
+def engine_inputs_query(
+    rules: Sequence[Rule], *, scored: bool, policy: bool, catalog: bool = False
+) -> str:
     """Return the query of the engine's input rows (``EngineStreams.INPUT_COLUMNS``).
 
     It reads the least prepared events table that has what the rules and the model use, and
@@ -81,7 +91,7 @@ def engine_inputs_query(rules: Sequence[Rule], *, scored: bool, policy: bool) ->
     else:
         table, session, profile = EVENTS, "CAST(NULL AS BIGINT)", "CAST(NULL AS STRING)"
     rule_profile = any(uses_profile(c) for c in conditions)
-    extras = _extras(rules, scored=scored, policy=policy)
+    extras = _extras(rules, scored=scored, policy=policy, catalog=catalog)
     if extras:
         entries = ", ".join(f"KEY {quote(name)} VALUE {value}" for name, value in extras)
         extras_sql = f"JSON_OBJECT({entries} NULL ON NULL)"
@@ -104,20 +114,29 @@ FROM {table}{where}"""
 
 
 def register_engine_candidates(
-    t_env: StreamTableEnvironment, rules: Sequence[Rule], *, scored: bool, policy: bool
+    t_env: StreamTableEnvironment,
+    rules: Sequence[Rule],
+    *,
+    scored: bool,
+    policy: bool,
+    catalog: bool = False,
 ) -> None:
     """Run the rules in the engine; register its candidates as :data:`ENGINE_CANDIDATES`.
 
     The candidates' rowtime is their trigger time, and the engine's watermarks come with them.
+    With a ``catalog`` (:data:`jobs.sql.CATALOG_SOURCE` registered), each also carries the
+    catalog version of its anchor's product at its event time (:func:`_with_catalog`).
     """
     from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
     from pyflink.table import DataTypes, Schema
 
-    inputs = t_env.sql_query(engine_inputs_query(rules, scored=scored, policy=policy))
-    j_rows = t_env.to_data_stream(inputs)._j_data_stream
+    query = engine_inputs_query(rules, scored=scored, policy=policy, catalog=catalog)
+    j_rows = t_env.to_data_stream(t_env.sql_query(query))._j_data_stream
     engine = get_gateway().jvm.journeytriggers.engine.EngineStreams
     j_candidates = engine.candidates(j_rows, rule_set_json(list(rules)), scored, ENGINE_UID)
+    if catalog:
+        j_candidates = _with_catalog(t_env, j_candidates, rules)
     schema = (
         Schema.new_builder()
         .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
@@ -128,12 +147,50 @@ def register_engine_candidates(
     t_env.create_temporary_view(ENGINE_CANDIDATES, table)
 
 
+CATALOG_UID = "catalog-lookup"
+"""The catalog lookup's uid and name (``EngineStreams.withCatalog``)."""
+
+
+def catalog_offsets(rules: Sequence[Rule]) -> tuple[dict[str, int], int]:
+    """Return each rule's candidate event time after its anchor's, and the longest wait.
+
+    A candidate's event time is its anchor's, except for inactivity rules: the session's end,
+    the gap minus 1 ms later (``semantics.evaluator``). The wait is how long after its event
+    time a candidate can be emitted: an absence's window, an inactivity rule's delay and 1 ms.
+    """
+    offsets: dict[str, int] = {}
+    wait = 0
+    for rule in rules:
+        trigger = rule.trigger
+        if isinstance(trigger, InactivityTrigger):
+            offsets[rule.id] = parse_duration_ms(trigger.gap) - 1
+            delay = parse_duration_ms(trigger.delay) if trigger.delay != "0ms" else 0
+            wait = max(wait, delay + 1)
+        elif isinstance(trigger, AbsenceTrigger):
+            wait = max(wait, parse_duration_ms(trigger.within))
+    return offsets, wait
+
+
+def _with_catalog(t_env: StreamTableEnvironment, j_candidates: Any, rules: Sequence[Rule]) -> Any:
+    """Return the candidates with their product's catalog version (Java, keyed by product)."""
+    import json
+
+    from pyflink.java_gateway import get_gateway
+
+    columns = "product_id, category, price, margin_tier, version_ms"
+    versions = t_env.sql_query(f"SELECT {columns} FROM ({catalog_records_query()})")
+    j_versions = t_env.to_data_stream(versions)._j_data_stream
+    offsets, wait = catalog_offsets(rules)
+    engine = get_gateway().jvm.journeytriggers.engine.EngineStreams
+    return engine.withCatalog(j_candidates, j_versions, json.dumps(offsets), wait, CATALOG_UID)
+
+
 def _extra(name: str) -> str:
     return f"JSON_VALUE(extras, {quote('$.' + name)})"
 
 
 def engine_decisions_query(
-    rules: Sequence[Rule], *, model_version: str | None, policy: bool
+    rules: Sequence[Rule], *, model_version: str | None, policy: bool, catalog: bool = False
 ) -> str:
     """Return the query of the decisions from :data:`ENGINE_CANDIDATES`.
 
@@ -178,6 +235,29 @@ def engine_decisions_query(
         assert tuple(context) == CONTEXT_COLUMNS
         columns += [f"{value} AS {name}" for name, value in context.items()]
     candidates = "SELECT " + ",\n  ".join(columns) + f"\nFROM {ENGINE_CANDIDATES}"
+    if not catalog:
+        return decide_candidates(
+            candidates, rules, model_version=model_version, catalog=False, policy=policy
+        )
+    # Two branches, not a CASE: Flink's planner mishandles ROW values in CASE (compile._product).
+    found = "catalog_found"
+    version = f"CASE WHEN {found} THEN {utc('catalog_version_ms')} END"
+    row = (
+        f"CAST(ROW(product_id, {found}, catalog_category, catalog_price, catalog_margin_tier, "
+        f"{version}) AS {PRODUCT_SQL_TYPE})"
+    )
+
+    def branch(product: str, where: str) -> str:
+        listed = ",\n  ".join([*columns, f"{product} AS product"])
+        return f"SELECT {listed}\nFROM {ENGINE_CANDIDATES}\nWHERE {where}"
+
+    with_product = branch(row, "product_id IS NOT NULL")
+    without = branch(f"CAST(NULL AS {PRODUCT_SQL_TYPE})", "product_id IS NULL")
     return decide_candidates(
-        candidates, rules, model_version=model_version, catalog=False, policy=policy
+        f"{with_product}\nUNION ALL\n{without}",
+        rules,
+        model_version=model_version,
+        catalog=False,
+        policy=policy,
+        product="product",
     )

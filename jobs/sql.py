@@ -291,6 +291,20 @@ def catalog_ddl(spec: CatalogSpec) -> str:
 )"""
 
 
+def catalog_records_query() -> str:
+    """Return the query of :data:`CATALOG_SOURCE`'s valid records, one row per version.
+
+    Columns: product_id, category, price, margin_tier, version_ms, version_ts (the rowtime).
+    """
+    return f"""SELECT {json_value("$.product_id")} AS product_id,
+  CASE WHEN {json_is_string("$.category")} THEN {json_value("$.category")} END AS category,
+  {json_number("$.price")} AS price,
+  CASE WHEN {json_is_string("$.margin_tier")} THEN {json_value("$.margin_tier")}
+  END AS margin_tier,
+  version_ms, version_ts
+FROM {CATALOG_SOURCE} WHERE valid"""
+
+
 def catalog_versions_view() -> str:
     """Return the versioned catalog view over :data:`CATALOG_SOURCE`'s valid records.
 
@@ -304,13 +318,7 @@ FROM (
   SELECT product_id, category, price, margin_tier, version_ms, version_ts,
     ROW_NUMBER() OVER (PARTITION BY product_id ORDER BY version_ts DESC) AS version_rank
   FROM (
-    SELECT {json_value("$.product_id")} AS product_id,
-      CASE WHEN {json_is_string("$.category")} THEN {json_value("$.category")} END AS category,
-      {json_number("$.price")} AS price,
-      CASE WHEN {json_is_string("$.margin_tier")} THEN {json_value("$.margin_tier")}
-      END AS margin_tier,
-      version_ms, version_ts
-    FROM {CATALOG_SOURCE} WHERE valid
+{catalog_records_query()}
   ) c
 ) v
 WHERE version_rank = 1"""

@@ -271,8 +271,12 @@ def _decisions_query(
     if config.engine == "jvm":
         from jobs.engine_stage import engine_decisions_query, register_engine_candidates
 
-        register_engine_candidates(t_env, rules, scored=model_version is not None, policy=policy)
-        return engine_decisions_query(rules, model_version=model_version, policy=policy)
+        catalog = config.catalog is not None
+        scored = model_version is not None
+        register_engine_candidates(t_env, rules, scored=scored, policy=policy, catalog=catalog)
+        return engine_decisions_query(
+            rules, model_version=model_version, policy=policy, catalog=catalog
+        )
     catalog = config.catalog is not None
     return decisions_query(rules, model_version=model_version, catalog=catalog, policy=policy)
 

@@ -156,9 +156,6 @@ class JobConfig:
         if self.engine not in ENGINES:
             msg = f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}"
             raise ConfigError(msg)
-        if self.engine == "jvm" and self.catalog is not None:
-            msg = "the product catalog does not run on the JVM rule engine yet: use --engine sql"
-            raise ConfigError(msg)
         if self.unknown_event_types not in UNKNOWN_EVENT_TYPES:
             msg = (
                 f"unknown event types must be one of {', '.join(UNKNOWN_EVENT_TYPES)}, "

@@ -63,7 +63,8 @@ def catalog_lines() -> list[str]:
     return lines
 
 
-def test_decisions_carry_the_catalog_version_in_effect_at_their_event_time(tmp_path):
+@pytest.mark.parametrize("engine", ["sql", "jvm"])
+def test_decisions_carry_the_catalog_version_in_effect_at_their_event_time(tmp_path, engine):
     rules = tuple(
         item.rule for item in load_rules([ROOT / "rules" / "standard.yaml"]) if item.rule.enabled
     )
@@ -90,6 +91,7 @@ def test_decisions_carry_the_catalog_version_in_effect_at_their_event_time(tmp_p
         out_of_orderness_ms=10_000,
         rules=rules,
         catalog=FileCatalogSpec(path=str(catalog_file)),
+        engine=engine,
     )
     out = run_on_file(traffic, tmp_path, job)
     assert_same_decisions(out["decisions"], expected)

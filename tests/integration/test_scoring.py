@@ -49,7 +49,10 @@ def model_file(tmp_path_factory) -> Path:
     return path
 
 
-def test_scored_decisions_equal_reference_and_online_features_equal_offline(tmp_path, model_file):
+@pytest.mark.parametrize("engine", ["sql", "jvm"])
+def test_scored_decisions_equal_reference_and_online_features_equal_offline(
+    tmp_path, model_file, engine
+):
     model = load_model_bytes(model_file.read_bytes())
     traffic = lines(seed=202, customers=300)
     valid = [e for line in traffic if isinstance(e := parse_event(line), Event)]
@@ -78,6 +81,7 @@ def test_scored_decisions_equal_reference_and_online_features_equal_offline(tmp_
         rules=RULES,
         model_path=str(model_file),
         catalog=FileCatalogSpec(str(catalog_file)),
+        engine=engine,
     )
     out = run_on_file(traffic, tmp_path, config)
     assert_same_decisions(out["decisions"], expected)

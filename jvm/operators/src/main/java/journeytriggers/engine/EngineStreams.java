@@ -61,6 +61,120 @@ public final class EngineStreams {
         return candidates.map(new ToRow(), OUTPUT_TYPE).name(name + "-output").uid(name + "-output");
     }
 
+    /** The columns {@link #withCatalog} adds to the candidate rows. */
+    public static final String[] CATALOG_COLUMNS = {
+        "product_id", "catalog_at_ms", "catalog_found", "catalog_category", "catalog_price",
+        "catalog_margin_tier", "catalog_version_ms",
+    };
+
+    /** The candidate rows' type with the catalog columns. */
+    public static final RowTypeInfo CATALOG_OUTPUT_TYPE = appended(OUTPUT_TYPE,
+            new String[] {"product_id", "catalog_at_ms"}, Types.STRING, Types.LONG);
+
+    private static final RowTypeInfo LOOKUP_TYPE = appended(
+            CATALOG_OUTPUT_TYPE,
+            new String[] {"catalog_found", "catalog_category", "catalog_price", "catalog_margin_tier",
+                "catalog_version_ms"},
+            Types.BOOLEAN, Types.STRING, Types.DOUBLE, Types.STRING, Types.LONG);
+
+    /** The candidate rows' type after {@link #withCatalog}. */
+    public static RowTypeInfo catalogType() {
+        return LOOKUP_TYPE;
+    }
+
+    /**
+     * Returns the candidates (rows of {@link #OUTPUT_TYPE}) with the catalog version of their
+     * anchor's product (the extras' {@code product_id}) in effect at their event time: the anchor's
+     * time plus {@code offsetsJson}'s offset for the rule (a JSON object of rule id to ms; an
+     * inactivity rule's session ends its gap minus 1 ms after its last event). Candidates without
+     * a product pass with no version. {@code versions} are rows of
+     * {@link CatalogLookupFunction#versionType()}, with the catalog's event time and watermarks.
+     */
+    public static DataStream<Row> withCatalog(
+            DataStream<Row> candidates, DataStream<Row> versions, String offsetsJson, long retentionMs,
+            String name) {
+        Map<String, Long> offsets = new HashMap<>();
+        Json.parse(offsetsJson).properties().forEach(e -> offsets.put(e.getKey(), e.getValue().longValue()));
+        DataStream<Row> located = candidates.map(new Locate(offsets), CATALOG_OUTPUT_TYPE)
+                .name(name + "-locate").uid(name + "-locate");
+        int product = OUTPUT_COLUMNS.length;
+        DataStream<Row> none = located.filter(row -> row.getField(product) == null)
+                .name(name + "-no-product").uid(name + "-no-product")
+                .map(row -> appended(row, new Object[] {false, null, null, null, null}), LOOKUP_TYPE)
+                .name(name + "-unmatched").uid(name + "-unmatched");
+        DataStream<Row> some = located.filter(row -> row.getField(product) != null)
+                .name(name + "-with-product").uid(name + "-with-product");
+        DataStream<Row> matched = some.keyBy(new ByColumn(product), Types.STRING)
+                .connect(versions.keyBy(new ByColumn(0), Types.STRING))
+                .process(new CatalogLookupFunction(product + 1, retentionMs, CATALOG_OUTPUT_TYPE), LOOKUP_TYPE)
+                .name(name)
+                .uid(name);
+        return none.union(matched);
+    }
+
+    /** A row with {@code values} appended. */
+    static Row appended(Row row, Object[] values) {
+        Row out = new Row(row.getKind(), row.getArity() + values.length);
+        for (int i = 0; i < row.getArity(); i++) {
+            out.setField(i, row.getField(i));
+        }
+        for (int i = 0; i < values.length; i++) {
+            out.setField(row.getArity() + i, values[i]);
+        }
+        return out;
+    }
+
+    private static RowTypeInfo appended(RowTypeInfo type, String[] names, TypeInformation<?>... types) {
+        TypeInformation<?>[] allTypes = new TypeInformation<?>[type.getArity() + types.length];
+        String[] allNames = new String[allTypes.length];
+        for (int i = 0; i < type.getArity(); i++) {
+            allTypes[i] = type.getTypeAt(i);
+            allNames[i] = type.getFieldNames()[i];
+        }
+        for (int i = 0; i < types.length; i++) {
+            allTypes[type.getArity() + i] = types[i];
+            allNames[type.getArity() + i] = names[i];
+        }
+        return new RowTypeInfo(allTypes, allNames);
+    }
+
+    /** Adds the anchor's product id and the candidate's event time. */
+    static final class Locate implements MapFunction<Row, Row> {
+        private static final long serialVersionUID = 1L;
+        private final HashMap<String, Long> offsets;
+
+        Locate(Map<String, Long> offsets) {
+            this.offsets = new HashMap<>(offsets);
+        }
+
+        @Override
+        public Row map(Row candidate) {
+            String extras = (String) candidate.getField(17);
+            String product = null;
+            if (extras != null) {
+                var value = Json.parse(extras).get("product_id");
+                product = value == null || value.isNull() ? null : value.asText();
+            }
+            long at = (Long) candidate.getField(16) + offsets.getOrDefault((String) candidate.getField(2), 0L);
+            return appended(candidate, new Object[] {product, at});
+        }
+    }
+
+    /** A row's text column as its key. */
+    static final class ByColumn implements KeySelector<Row, String> {
+        private static final long serialVersionUID = 1L;
+        private final int column;
+
+        ByColumn(int column) {
+            this.column = column;
+        }
+
+        @Override
+        public String getKey(Row row) {
+            return (String) row.getField(column);
+        }
+    }
+
     /** An input row as an engine event. */
     static final class ToEvent implements MapFunction<Row, EngineEvent> {
         private static final long serialVersionUID = 1L;
