@@ -29,10 +29,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from jobs import sql
-from jobs.compile import decisions_query
 from jobs.jvm_streams import DEAD_LETTER_METRIC, LATE_METRIC, counted
 from jobs.specs import FileSinkSpec, SourceSpec, format_offsets
-from jobs.triggers_job import load_job_rules, register_inputs
+from jobs.triggers_job import decisions_query_of, is_bounded, load_job_rules, register_inputs
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import ConfigError
 from journey_triggers.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
@@ -194,7 +193,15 @@ def build_backtest(
     statement_set.add_insert_sql(_activity_insert())
     for number, variant in enumerate(variants):
         rules = [rule for rule in variant.rules if rule.enabled]
-        query = decisions_query(rules, model_version=model_version, catalog=catalog, policy=True)
+        query = decisions_query_of(
+            t_env,
+            config,
+            rules,
+            model_version=model_version,
+            policy=True,
+            bounded=is_bounded(source),
+            name=str(number),
+        )
         inputs = t_env.sql_query(sql.policy_input_query(query))
         decisions, _, _ = apply_policy_stage(
             t_env, inputs, variant.policy, None, 0, None, name=f"decision-policy-{number}"

@@ -1,7 +1,7 @@
 """The rule engine in the job (``--engine jvm``): every rule as data, in one keyed Java operator.
 
-The prepared events (on time, identities stitched, with the session start and the profile
-where a rule or the model reads them) leave the SQL as rows, and the Java steps of
+The prepared events (on time, identities stitched, with the session start and the profile)
+leave the SQL as rows, and the Java steps of
 ``journeytriggers.engine.EngineStreams`` turn them into candidates: keyed by customer, each
 customer's events evaluated in (ts, event_id, raw) order once the watermark passes them,
 against the rule set's IR (:mod:`journey_triggers.rules.ir`). The candidates come back as a
@@ -12,7 +12,11 @@ What later stages read of a candidate's anchor event (the policy's context field
 profile the model scores, and for rules with a score condition the record and session start
 the condition reads) travels with the anchor as one JSON text, ``extras``: the engine keeps it
 with a pending anchor and hands it on untouched. Only what the job's configuration needs is
-built, so a job without a model or a policy carries none.
+built, so a job without a model, a policy or a catalog carries none.
+
+Rules are data here: nothing in the job graph depends on them but the engine's constructor
+argument and the filters and expressions inside operators, so a job resumed from a savepoint
+with other rules restores every operator's state (``tests/integration/test_rule_changes.py``).
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from jobs.compile import CONTEXT_COLUMNS, decide_candidates, field_text
 from jobs.sql import (
-    EVENTS,
-    EVENTS_CONTEXT,
     EVENTS_PROFILE,
     EXPLANATION_SQL_TYPE,
     PRODUCT_SQL_TYPE,
@@ -35,12 +37,6 @@ from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.rules.ir import lower, rule_set_json
 from journey_triggers.rules.model import AbsenceTrigger, InactivityTrigger
-from journey_triggers.semantics.conditions import (
-    conditions_of,
-    uses_profile,
-    uses_score,
-    uses_session,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,21 +53,23 @@ POLICY_CONTEXT = ("time_zone", "device_type", "channel")
 """The anchor's fields the decision policy reads (``semantics.policy``)."""
 
 
-def _extras(
-    rules: Sequence[Rule], *, scored: bool, policy: bool, catalog: bool
-) -> list[tuple[str, str]]:
-    """Return the (name, SQL over an events row) pairs an anchor carries for later stages."""
+def _extras(*, scored: bool, policy: bool, catalog: bool) -> list[tuple[str, str]]:
+    """Return the (name, SQL over an events row) pairs an anchor carries for later stages.
+
+    They depend on the job's configuration only, never on its rules, so that a rule change
+    leaves the job graph as it was (see :func:`engine_inputs_query`).
+    """
     pairs: list[tuple[str, str]] = []
     if catalog:
         pairs.append(("product_id", field_text("properties.product_id", "line")))
     if policy:
         pairs.extend((name, field_text(name, "line")) for name in POLICY_CONTEXT)
     if scored:
+        # The profile the model scores; the record and session start that a rule's score
+        # condition reads, decided on the scored candidate.
         pairs.append(("profile", "profile"))
-        if any(uses_score(r.conditions) for r in rules):
-            # A score condition is decided on the scored candidate, from its anchor's columns.
-            pairs.append(("line", "line"))
-            pairs.append(("session_start_ms", "CAST(session_start_ms AS STRING)"))
+        pairs.append(("line", "line"))
+        pairs.append(("session_start_ms", "CAST(session_start_ms AS STRING)"))
     return pairs
 
 
@@ -80,18 +78,13 @@ def engine_inputs_query(
 ) -> str:
     """Return the query of the engine's input rows (``EngineStreams.INPUT_COLUMNS``).
 
-    It reads the least prepared events table that has what the rules and the model use, and
-    only the event types some rule reads (every type if one rule reads every event).
+    Every event the rules can read, with its session start and profile: the profile is
+    computed whether or not a rule reads it today, so that a rule that starts reading it
+    finds it complete, and so that the job graph (whose operators' state a savepoint holds)
+    does not depend on the rules. The rules only choose the event types let through, in the
+    same operator.
     """
-    conditions = [c for r in rules for c in conditions_of(r)]
-    if scored or any(uses_profile(c) for c in conditions):
-        table, session, profile = EVENTS_PROFILE, "session_start_ms", "profile"
-    elif any(uses_session(c) for c in conditions):
-        table, session, profile = EVENTS_CONTEXT, "session_start_ms", "CAST(NULL AS STRING)"
-    else:
-        table, session, profile = EVENTS, "CAST(NULL AS BIGINT)", "CAST(NULL AS STRING)"
-    rule_profile = any(uses_profile(c) for c in conditions)
-    extras = _extras(rules, scored=scored, policy=policy, catalog=catalog)
+    extras = _extras(scored=scored, policy=policy, catalog=catalog)
     if extras:
         entries = ", ".join(f"KEY {quote(name)} VALUE {value}" for name, value in extras)
         extras_sql = f"JSON_OBJECT({entries} NULL ON NULL)"
@@ -108,9 +101,8 @@ def engine_inputs_query(
     if reads:
         where = f"\nWHERE event_type IN ({', '.join(quote(t) for t in sorted(reads))})"
     return f"""SELECT customer_key, {customer_of("customer_key")} AS customer_id, ts_ms, event_id,
-  event_type, line, {session} AS session_start_ms,
-  {profile if rule_profile else "CAST(NULL AS STRING)"} AS profile, {extras_sql} AS extras
-FROM {table}{where}"""
+  event_type, line, session_start_ms, profile, {extras_sql} AS extras
+FROM {EVENTS_PROFILE}{where}"""
 
 
 def register_engine_candidates(
@@ -120,8 +112,14 @@ def register_engine_candidates(
     scored: bool,
     policy: bool,
     catalog: bool = False,
-) -> None:
-    """Run the rules in the engine; register its candidates as :data:`ENGINE_CANDIDATES`.
+    name: str = ENGINE_UID,
+    state_ttl_ms: int = 0,
+    bounded: bool = False,
+) -> str:
+    """Run the rules in the engine; register its candidates as a view and return its name.
+
+    ``name`` is the engine operator's uid (each engine of a job has its own); the view is
+    :data:`ENGINE_CANDIDATES` with the part of ``name`` after :data:`ENGINE_UID` appended.
 
     The candidates' rowtime is their trigger time, and the engine's watermarks come with them.
     With a ``catalog`` (:data:`jobs.sql.CATALOG_SOURCE` registered), each also carries the
@@ -134,9 +132,10 @@ def register_engine_candidates(
     query = engine_inputs_query(rules, scored=scored, policy=policy, catalog=catalog)
     j_rows = t_env.to_data_stream(t_env.sql_query(query))._j_data_stream
     engine = get_gateway().jvm.journeytriggers.engine.EngineStreams
-    j_candidates = engine.candidates(j_rows, rule_set_json(list(rules)), scored, ENGINE_UID)
+    ir = rule_set_json(list(rules))
+    j_candidates = engine.candidates(j_rows, ir, scored, state_ttl_ms, name)
     if catalog:
-        j_candidates = _with_catalog(t_env, j_candidates, rules)
+        j_candidates = _with_catalog(t_env, j_candidates, rules, name, bounded)
     schema = (
         Schema.new_builder()
         .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
@@ -144,7 +143,9 @@ def register_engine_candidates(
         .build()
     )
     table = t_env.from_data_stream(DataStream(j_candidates), schema)
-    t_env.create_temporary_view(ENGINE_CANDIDATES, table)
+    view = ENGINE_CANDIDATES + name.removeprefix(ENGINE_UID).replace("-", "_")
+    t_env.create_temporary_view(view, table)
+    return view
 
 
 CATALOG_UID = "catalog-lookup"
@@ -171,8 +172,17 @@ def catalog_offsets(rules: Sequence[Rule]) -> tuple[dict[str, int], int]:
     return offsets, wait
 
 
-def _with_catalog(t_env: StreamTableEnvironment, j_candidates: Any, rules: Sequence[Rule]) -> Any:
-    """Return the candidates with their product's catalog version (Java, keyed by product)."""
+def _with_catalog(
+    t_env: StreamTableEnvironment,
+    j_candidates: Any,
+    rules: Sequence[Rule],
+    name: str,
+    bounded: bool,
+) -> Any:
+    """Return the candidates with their product's catalog version (Java, keyed by product).
+
+    In a ``bounded`` run the catalog is read whole before candidates pass it (no idleness).
+    """
     import json
 
     from pyflink.java_gateway import get_gateway
@@ -182,17 +192,54 @@ def _with_catalog(t_env: StreamTableEnvironment, j_candidates: Any, rules: Seque
     j_versions = t_env.to_data_stream(versions)._j_data_stream
     offsets, wait = catalog_offsets(rules)
     engine = get_gateway().jvm.journeytriggers.engine.EngineStreams
-    return engine.withCatalog(j_candidates, j_versions, json.dumps(offsets), wait, CATALOG_UID)
+    uid = CATALOG_UID + name.removeprefix(ENGINE_UID)
+    return engine.withCatalog(j_candidates, j_versions, json.dumps(offsets), wait, bounded, uid)
 
 
 def _extra(name: str) -> str:
     return f"JSON_VALUE(extras, {quote('$.' + name)})"
 
 
-def engine_decisions_query(
-    rules: Sequence[Rule], *, model_version: str | None, policy: bool, catalog: bool = False
+def engine_decisions(
+    t_env: StreamTableEnvironment,
+    rules: Sequence[Rule],
+    *,
+    model_version: str | None,
+    policy: bool,
+    catalog: bool,
+    name: str = ENGINE_UID,
+    state_ttl_ms: int = 0,
+    bounded: bool = False,
 ) -> str:
-    """Return the query of the decisions from :data:`ENGINE_CANDIDATES`.
+    """Run ``rules`` in an engine named ``name``; return the query of their decisions.
+
+    ``state_ttl_ms`` is the job's state TTL (each engine state entry expires that long after
+    its last write; 0: never). See :func:`engine_decisions_query`.
+    """
+    view = register_engine_candidates(
+        t_env,
+        rules,
+        scored=model_version is not None,
+        policy=policy,
+        catalog=catalog,
+        name=name,
+        state_ttl_ms=state_ttl_ms,
+        bounded=bounded,
+    )
+    return engine_decisions_query(
+        rules, model_version=model_version, policy=policy, catalog=catalog, view=view
+    )
+
+
+def engine_decisions_query(
+    rules: Sequence[Rule],
+    *,
+    model_version: str | None,
+    policy: bool,
+    catalog: bool = False,
+    view: str = ENGINE_CANDIDATES,
+) -> str:
+    """Return the query of the decisions from the engine's candidates (the view ``view``).
 
     The columns of :func:`jobs.compile.decisions_query`: scored, gated by score conditions and
     with the policy's context as there.
@@ -234,7 +281,7 @@ def engine_decisions_query(
         }
         assert tuple(context) == CONTEXT_COLUMNS
         columns += [f"{value} AS {name}" for name, value in context.items()]
-    candidates = "SELECT " + ",\n  ".join(columns) + f"\nFROM {ENGINE_CANDIDATES}"
+    candidates = "SELECT " + ",\n  ".join(columns) + f"\nFROM {view}"
     if not catalog:
         return decide_candidates(
             candidates, rules, model_version=model_version, catalog=False, policy=policy
@@ -249,7 +296,7 @@ def engine_decisions_query(
 
     def branch(product: str, where: str) -> str:
         listed = ",\n  ".join([*columns, f"{product} AS product"])
-        return f"SELECT {listed}\nFROM {ENGINE_CANDIDATES}\nWHERE {where}"
+        return f"SELECT {listed}\nFROM {view}\nWHERE {where}"
 
     with_product = branch(row, "product_id IS NOT NULL")
     without = branch(f"CAST(NULL AS {PRODUCT_SQL_TYPE})", "product_id IS NULL")

@@ -84,6 +84,10 @@ class FileSourceSpec:
     path: str
 
 
+DELIVERY_GUARANTEES = ("exactly-once", "at-least-once")
+"""The Kafka sinks' delivery guarantees (``--delivery``)."""
+
+
 @dataclass(frozen=True)
 class KafkaSinkSpec:
     """Write decisions, dead letters and late events to Kafka topics, exactly once."""
@@ -98,6 +102,16 @@ class KafkaSinkSpec:
     """Erasure confirmations, when the job runs a decision policy (``--policy``)."""
     transactional_id_prefix: str = "journey-triggers"
     properties: dict[str, str] = field(default_factory=dict)
+    delivery: str = "exactly-once"
+    """``exactly-once``: records become visible to ``read_committed`` consumers when the
+    checkpoint that covers them completes. ``at-least-once``: visible at once, no transactions;
+    after a failure the records since the last checkpoint are written again, so consumers
+    deduplicate (decisions on ``decision_id``)."""
+
+    def __post_init__(self) -> None:
+        if self.delivery not in DELIVERY_GUARANTEES:
+            msg = f"delivery must be one of {', '.join(DELIVERY_GUARANTEES)}, got {self.delivery!r}"
+            raise ConfigError(msg)
 
 
 @dataclass(frozen=True)

@@ -958,10 +958,14 @@ def sink_ddls(spec: SinkSpec, *, profiles: bool = False, policy: bool = False) -
                 f"'connector' = 'kafka', 'topic' = {quote(topic)},\n"
                 f"  'properties.bootstrap.servers' = {quote(spec.bootstrap_servers)},\n"
                 f"  {keyed}{value},\n"
-                "  'sink.delivery-guarantee' = 'exactly-once',\n"
-                f"  'sink.transactional-id-prefix' = "
-                f"{quote(spec.transactional_id_prefix + '-' + name)}"
-                f"{_kafka_properties({**SINK_DEFAULTS, **spec.properties}, spec.bootstrap_servers)}"
+                f"  'sink.delivery-guarantee' = {quote(spec.delivery)}"
+                + (
+                    f",\n  'sink.transactional-id-prefix' = "
+                    f"{quote(spec.transactional_id_prefix + '-' + name)}"
+                    if spec.delivery == "exactly-once"
+                    else ""
+                )
+                + _kafka_properties({**SINK_DEFAULTS, **spec.properties}, spec.bootstrap_servers)
             )
         statements.append(f"CREATE TEMPORARY TABLE {table} (\n{columns}\n) WITH (\n  {options}\n)")
     return statements

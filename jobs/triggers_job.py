@@ -37,6 +37,7 @@ from jobs.jvm_streams import (
     never_idle,
 )
 from jobs.specs import (
+    DELIVERY_GUARANTEES,
     START_MODES,
     CatalogSpec,
     DiscardSinkSpec,
@@ -204,6 +205,38 @@ def register_inputs(
     return model_version
 
 
+def decisions_query_of(
+    t_env: StreamTableEnvironment,
+    config: JobConfig,
+    rules: list[Rule],
+    *,
+    model_version: str | None,
+    policy: bool,
+    bounded: bool,
+    name: str | None = None,
+) -> str:
+    """Return the query of the rules' decisions, from the engine ``config.engine`` names.
+
+    ``bounded``: the input has an end (:func:`is_bounded`). ``name`` tells apart the JVM
+    engines of one job (a backtest's variants).
+    """
+    catalog = config.catalog is not None
+    if config.engine == "jvm":
+        from jobs.engine_stage import ENGINE_UID, engine_decisions
+
+        return engine_decisions(
+            t_env,
+            rules,
+            model_version=model_version,
+            policy=policy,
+            catalog=catalog,
+            name=ENGINE_UID if name is None else f"{ENGINE_UID}-{name}",
+            state_ttl_ms=config.state_ttl_ms,
+            bounded=bounded,
+        )
+    return decisions_query(rules, model_version=model_version, catalog=catalog, policy=policy)
+
+
 def build_pipeline(
     t_env: StreamTableEnvironment,
     source: SourceSpec,
@@ -227,7 +260,14 @@ def build_pipeline(
         dead = t_env.sql_query(sql.dead_letter_query(catalog=catalog))
         statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
         triggers = t_env.sql_query(
-            _decisions_query(t_env, config, rules, model_version=model_version, policy=False)
+            decisions_query_of(
+                t_env,
+                config,
+                rules,
+                model_version=model_version,
+                policy=False,
+                bounded=is_bounded(source),
+            )
         )
         columns = ("rule_id", "status", None, "trigger_time_ms")
         statement_set.add_insert(
@@ -236,7 +276,9 @@ def build_pipeline(
         return statement_set
     from jobs.policy_stage import apply_policy_stage
 
-    query = _decisions_query(t_env, config, rules, model_version=model_version, policy=True)
+    query = decisions_query_of(
+        t_env, config, rules, model_version=model_version, policy=True, bounded=is_bounded(source)
+    )
     inputs = t_env.sql_query(sql.policy_input_query(query))
     control = None
     if config.policy_topic is not None:
@@ -257,28 +299,6 @@ def build_pipeline(
     statement_set.add_insert(sql.DECISIONS_SINK, decisions)
     statement_set.add_insert(sql.ERASURES_SINK, erasures)
     return statement_set
-
-
-def _decisions_query(
-    t_env: StreamTableEnvironment,
-    config: JobConfig,
-    rules: list[Rule],
-    *,
-    model_version: str | None,
-    policy: bool,
-) -> str:
-    """Return the query of the rules' decisions, from the engine ``config.engine`` names."""
-    if config.engine == "jvm":
-        from jobs.engine_stage import engine_decisions_query, register_engine_candidates
-
-        catalog = config.catalog is not None
-        scored = model_version is not None
-        register_engine_candidates(t_env, rules, scored=scored, policy=policy, catalog=catalog)
-        return engine_decisions_query(
-            rules, model_version=model_version, policy=policy, catalog=catalog
-        )
-    catalog = config.catalog is not None
-    return decisions_query(rules, model_version=model_version, catalog=catalog, policy=policy)
 
 
 def _measured(t_env: StreamTableEnvironment, decisions: Table) -> Table:
@@ -413,7 +433,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, mode: str = "run") -> Non
             choices=ENGINES,
             default=defaults.engine,
             help="where the rules run: sql (each rule compiled into Flink SQL) or jvm (one "
-            "keyed Java operator evaluates the rule set as data; no catalog yet) "
+            "keyed Java operator evaluates the rule set as data) "
             f"(default: {defaults.engine})",
         )
     io.add_argument(
@@ -521,6 +541,15 @@ def _add_output_arguments(io: argparse._ArgumentGroup, suffix: str, name: str) -
         help=f"prefix of the exactly-once sink's Kafka transactional ids (default: {name})",
     )
     io.add_argument(
+        "--delivery",
+        choices=DELIVERY_GUARANTEES,
+        default="exactly-once",
+        help="Kafka outputs: exactly-once (visible to read_committed consumers at each "
+        "checkpoint) or at-least-once (visible at once; after a failure, records since the "
+        "last checkpoint come again: deduplicate decisions on decision_id) "
+        "(default: exactly-once)",
+    )
+    io.add_argument(
         "--profile-topic", default=f"profiles{suffix}", help=f"default: profiles{suffix}"
     )
     io.add_argument(
@@ -571,7 +600,7 @@ def _add_logic_arguments(io: argparse._ArgumentGroup) -> None:
 
 
 def load_job_rules(
-    paths: Sequence[str], *, scored: bool = False, engine: str = "sql"
+    paths: Sequence[str], *, scored: bool = False, engine: str = JobConfig.engine
 ) -> tuple[Rule, ...]:
     """Load rule files and check that every enabled rule compiles; errors name file:line.
 
@@ -621,9 +650,11 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         read_model(args.model)  # a missing or corrupt model is an error now, not in a worker
     config = JobConfig(
         rules=load_job_rules(
-            args.rules, scored=args.model is not None, engine=getattr(args, "engine", "sql")
+            args.rules,
+            scored=args.model is not None,
+            engine=getattr(args, "engine", JobConfig.engine),
         ),
-        engine=getattr(args, "engine", "sql"),
+        engine=getattr(args, "engine", JobConfig.engine),
         model_path=args.model,
         scoring_udf=args.scoring_udf,
         out_of_orderness_ms=parse_duration_ms(
@@ -711,6 +742,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             erasure_topic=args.erasure_topic,
             transactional_id_prefix=args.transactional_id_prefix,
             properties=kafka_properties,
+            delivery=args.delivery,
         )
     else:
         msg = "give --bootstrap-servers (Kafka) or --output-dir"

@@ -101,7 +101,7 @@ class JobConfig:
     trigger with status ``fired`` and decides nothing."""
     policy_topic: KafkaSourceSpec | None = None
     """The control topic of live policy versions (``jobs.policy_stage``), if any."""
-    engine: str = "sql"
+    engine: str = "jvm"
     """Where the rules run: ``sql`` or ``jvm`` (see :data:`ENGINES`)."""
     fail_once: InjectedFault | None = None
     """Fault injection for recovery tests (see ``InjectedFault``)."""

@@ -8,8 +8,9 @@ bytes:
 
 1. before the erasure the markers are there: the scan sees the state;
 2. after the ``erasure_request``, and the TTL, they are gone from every operator: the policy
-   stage deletes its state at once, and the SQL operators' state of the old epoch, which no
-   later event reads or writes, expires (``semantics.erasure``);
+   stage deletes its state at once, and the state of the old epoch (the SQL operators' and the
+   rule engine's, whose pending absence holds the product id for 30 days of event time), which
+   no later event reads or writes, expires (``semantics.erasure``);
 3. and meanwhile no decision used the erased data: a threshold of two views counts one view
    from before the erasure and one after as one.
 
@@ -56,6 +57,27 @@ TWICE = Rule.model_validate(
 )
 
 
+# Keeps the product id in the rule engine's state: a pending anchor holds its payload.
+SILENT = Rule.model_validate(
+    {
+        "id": "viewed_then_silent",
+        "version": 1,
+        "description": "A product view with no purchase within 30 days (pending all test long).",
+        "trigger": {
+            "kind": "absence",
+            "anchor": {"event": "product_view"},
+            "absent": {"event": "purchase"},
+            "within": "30d",
+        },
+        "output": {
+            "action": "remind",
+            "channels": ["email"],
+            "payload": {"product": "properties.product_id"},
+        },
+    }
+)
+
+
 def _event(event_id: str, event_type: str, minute: float, **fields: Any) -> tuple[str, str]:
     ts = LIVE_T0 + round(minute * 60_000)
     record = {"event_id": event_id, "event_type": event_type, "ts": ts}
@@ -66,7 +88,7 @@ def _event(event_id: str, event_type: str, minute: float, **fields: Any) -> tupl
 def _erin_before() -> list[tuple[str, str]]:
     """Each marker in its own kind of state: the anonymous id in the identity links (keyed by
     token), the session and the country in the profile (keyed by customer: it keeps the
-    latest country), the product in the rule's window of views."""
+    latest country), the product in a pending absence's payload (the rule engine's state)."""
     ids = {"customer_id": "erin", "anonymous_id": MARKERS[0], "session_id": MARKERS[1]}
     product = {"product_id": MARKERS[2], "price": 12.5}
     return [
@@ -135,7 +157,7 @@ def test_an_erasure_removes_the_customers_data_from_every_operators_state(
     checkpoints = tmp_path / "checkpoints"
     config = JobConfig(
         parallelism=1,
-        rules=(TWICE,),
+        rules=(TWICE, SILENT),
         policy=parse_policy_text("version: 1\n", source="test"),
         checkpoint_interval_ms=1_000,
         checkpoint_dir=checkpoints.as_uri(),

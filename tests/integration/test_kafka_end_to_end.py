@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
+from dataclasses import replace
+
 import pytest
 
 from jobs.specs import KafkaSinkSpec, KafkaSourceSpec
@@ -9,10 +13,18 @@ from journey_triggers import broker
 from journey_triggers.config import JobConfig
 from journey_triggers.events import Event, Rejection, parse_event
 from journey_triggers.generator import GeneratorConfig, generate
-from journey_triggers.kafka_io import consume_json, produce
+from journey_triggers.kafka_io import consume_json, end_offsets, produce
 from journey_triggers.rules.builtin import cart_abandonment
+from journey_triggers.rules.model import Rule
 from journey_triggers.semantics.evaluator import evaluate_rules
-from tests.integration.conftest import assert_same_decisions, kafka_sink, run_pipeline
+from tests.integration.conftest import (
+    LIVE_T0,
+    assert_same_decisions,
+    kafka_sink,
+    live_job,
+    page_view,
+    run_pipeline,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +112,65 @@ def test_the_whole_pack_writes_through_one_exactly_once_kafka_sink(
     assert len({d["rule_id"] for d in expected}) >= 10
     decisions = consume_json(bootstrap, "pack.decisions", expected=len(expected), max_wait_s=60)
     assert_same_decisions(decisions, expected)
+
+
+def test_at_least_once_delivery_makes_decisions_readable_before_any_checkpoint(
+    local_broker, no_leftover_processes
+):
+    """Exactly-once output waits for the checkpoint that covers it; at-least-once does not.
+
+    The checkpoint interval is 10 minutes, so no checkpoint completes during the test: with
+    exactly-once delivery no decision could be read here before the timeout.
+    """
+    bootstrap = local_broker.bootstrap_servers
+    topics = ("events", "decisions", "dlq", "late", "erasures")
+    broker.create_topics(bootstrap, {f"alo.{name}": 1 for name in topics})
+    rule = Rule.model_validate(
+        {
+            "id": "carted",
+            "version": 1,
+            "description": "Every add_to_cart.",
+            "trigger": {"kind": "event", "on": {"event": "add_to_cart"}},
+            "output": {"action": "thanks", "channels": ["email"]},
+        }
+    )
+    records = [
+        (
+            f"c{index}",
+            json.dumps(
+                {
+                    "event_id": f"cart-{index}",
+                    "event_type": "add_to_cart",
+                    "customer_id": f"c{index}",
+                    "ts": LIVE_T0 + index * 60_000,
+                    "properties": {"product_id": "p1", "price": 1.0},
+                }
+            ),
+        )
+        for index in range(5)
+    ]
+    # A later event moves event time past the carts (the bound is 1 s).
+    records.append(page_view("c9", 30))
+    events = [e for _, line in records if isinstance(e := parse_event(line), Event)]
+    expected = sorted(d.decision_id for d in evaluate_rules([rule], events))
+    assert len(expected) == 5
+    config = JobConfig(
+        parallelism=1,
+        rules=(rule,),
+        out_of_orderness_ms=1_000,
+        checkpoint_interval_ms=600_000,
+        idle_timeout_ms=1_000,
+    )
+    sink = replace(kafka_sink(bootstrap, "alo"), delivery="at-least-once")
+    source = KafkaSourceSpec(bootstrap_servers=bootstrap, topic="alo.events")
+    with live_job(source, sink, config):
+        started = time.monotonic()
+        produce(bootstrap, "alo.events", records)
+        decisions = consume_json(bootstrap, "alo.decisions", expected=5, max_wait_s=120)
+        waited = time.monotonic() - started
+    assert sorted(d["decision_id"] for d in decisions) == expected
+    assert waited < 600, waited
+    # No transaction: what a read_uncommitted consumer sees is all there is.
+    assert end_offsets(bootstrap, "alo.decisions", committed=True) == end_offsets(
+        bootstrap, "alo.decisions", committed=False
+    )

@@ -560,6 +560,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="RATE",
         help="only the live latency run, at RATE events/s; prints, writes no results file",
     )
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="only the file runs of the ceiling, the Java baselines and the three rule sets on "
+        "each engine of --engines; prints, writes no results file",
+    )
+    parser.add_argument(
+        "--engines",
+        default="jvm",
+        help="comma-separated rule engines the rule sets run on (default: jvm)",
+    )
     parser.add_argument("--real-copies", type=int, default=10)
     parser.add_argument("--skip-kafka", action="store_true", help="no Kafka replay or latency")
     parser.add_argument("--work", type=Path, default=ROOT / ".journey-triggers" / "bench")
@@ -610,9 +621,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("file runs ...", flush=True)
     ceiling = ceiling_job("ceiling", events, "--input-file", str(events_file))
     java = java_baselines(events_file, events, work, args.parallelism)
-    abandonment = job("abandonment", "--input-file", str(events_file))
-    pack = job("pack", "--input-file", str(events_file), "--rules", str(PACK), checkpoints=True)
-    fifty = job("50 rules", "--input-file", str(events_file), "--rules", str(rules50))
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    by_engine: list[Run] = []
+    for engine in engines:
+        label = "" if engine == engines[0] else f"{engine} engine: "
+        flags = ("--input-file", str(events_file), "--engine", engine)
+        by_engine += [
+            job(f"{label}abandonment", *flags),
+            job(f"{label}pack", *flags, "--rules", str(PACK), checkpoints=True),
+            job(f"{label}50 rules", *flags, "--rules", str(rules50)),
+        ]
+    abandonment, pack, fifty = by_engine[:3]
+    if args.throughput_only:
+        print(table([ceiling, java.cep, java.parse_count, *by_engine], ceiling, None, java))
+        return 0
     naive_out = work / "out-naive"
     shutil.rmtree(naive_out, ignore_errors=True)
     naive = run_job(
@@ -621,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
          "--output-dir", str(naive_out), "--mode", "thread", *p],
         naive_events, work,
     )  # fmt: skip
-    runs = [ceiling, java.cep, java.parse_count, abandonment, pack, fifty, naive]
+    runs = [ceiling, java.cep, java.parse_count, *by_engine, naive]
 
     real_runs: list[Run] = []
     real_java: JavaBaselines | None = None

@@ -138,6 +138,23 @@ def test_exactly_once_sinks_keep_transactions_within_a_default_brokers_limit():
     assert not any("'900000'" in d for d in ddls)
 
 
+def test_the_delivery_flag_chooses_transactions_or_none():
+    from jobs import sql
+
+    _, sink, _ = job_from_args(_job_args("--bootstrap-servers", "k:9092"))
+    ddls = sql.sink_ddls(sink)
+    assert all("'sink.delivery-guarantee' = 'exactly-once'" in d for d in ddls)
+    assert all("'sink.transactional-id-prefix'" in d for d in ddls)
+    _, sink, _ = job_from_args(
+        _job_args("--bootstrap-servers", "k:9092", "--delivery", "at-least-once")
+    )
+    ddls = sql.sink_ddls(sink)
+    assert all("'sink.delivery-guarantee' = 'at-least-once'" in d for d in ddls)
+    assert not any("transactional-id" in d for d in ddls)
+    with pytest.raises(SystemExit):
+        job_from_args(_job_args("--bootstrap-servers", "k:9092", "--delivery", "twice"))
+
+
 def test_no_config_provider_is_declared_without_a_placeholder():
     from jobs.sql import with_config_providers
 
@@ -199,7 +216,7 @@ def test_rules_flag_refuses_score_rules_without_a_model_naming_file_and_line(tmp
     )
 
 
-def test_the_jvm_engine_checks_rules_against_the_ir_and_refuses_what_it_cannot_run_yet(tmp_path):
+def test_the_jvm_engine_is_the_default_and_checks_rules_against_the_ir(tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text(SCORE_RULE)
     files = ("--input-file", "x", "--output-dir", "y")
@@ -209,13 +226,8 @@ def test_the_jvm_engine_checks_rules_against_the_ir_and_refuses_what_it_cannot_r
         f"{rules}:3: rule 'hot': it has a score condition: run the job with a model (--model)"
         in str(info.value)
     )
-    _, _, config = job_from_args(_job_args(*files, "--engine", "jvm"))
-    assert config.engine == "jvm"
-    assert job_from_args(_job_args(*files))[2].engine == "sql"
-    catalog = tmp_path / "catalog.jsonl"
-    catalog.write_text('{"product_id": "p1", "price": 1}\n')
-    with pytest.raises(ConfigError, match="catalog does not run on the JVM rule engine yet"):
-        job_from_args(_job_args(*files, "--engine", "jvm", "--catalog-file", str(catalog)))
+    assert job_from_args(_job_args(*files))[2].engine == "jvm"
+    assert job_from_args(_job_args(*files, "--engine", "sql"))[2].engine == "sql"
     with pytest.raises(SystemExit):
         job_from_args(_job_args(*files, "--engine", "python"))
 

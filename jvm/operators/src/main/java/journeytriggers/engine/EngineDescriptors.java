@@ -1,7 +1,10 @@
 package journeytriggers.engine;
 
+import java.time.Duration;
 import java.util.List;
 import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.StateDescriptor;
+import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeutils.base.ListSerializer;
 import org.apache.flink.api.common.typeutils.base.LongSerializer;
@@ -36,5 +39,21 @@ public final class EngineDescriptors {
 
     public static ValueStateDescriptor<Agenda> agenda() {
         return new ValueStateDescriptor<>(AGENDA, AgendaSerializer.INSTANCE);
+    }
+
+    /**
+     * Returns {@code descriptor}, its entries dropped {@code ttlMs} of processing time after
+     * their last write (0: kept): the job's state TTL. Expired entries are never read, and full
+     * snapshots leave them out, so an erased customer's old state leaves the checkpoints.
+     */
+    public static <D extends StateDescriptor<?, ?>> D withTtl(D descriptor, long ttlMs) {
+        if (ttlMs > 0) {
+            descriptor.enableTimeToLive(StateTtlConfig.newBuilder(Duration.ofMillis(ttlMs))
+                    .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                    .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                    .cleanupFullSnapshot()
+                    .build());
+        }
+        return descriptor;
     }
 }

@@ -29,7 +29,9 @@ public final class EngineEvent {
     private final String eventType;
     private final String raw;
     private final Long sessionStartMs;
-    private final JsonNode profile;
+    /** The profile's JSON text, parsed on first use (most events' profiles are never read). */
+    private final String profileText;
+    private transient JsonNode profile;
     private final Double score;
     /** Columns the job's later stages read of an anchor, as one text the engine only carries. */
     private final String extras;
@@ -60,6 +62,23 @@ public final class EngineEvent {
             JsonNode profile,
             Double score,
             String extras) {
+        this(customerKey, customerId, tsMs, eventId, eventType, raw, sessionStartMs,
+                profile == null || profile.isNull() ? null : profile.toString(), score, extras);
+        this.profile = profile == null || profile.isNull() ? null : profile;
+    }
+
+    /** An event whose profile is JSON text (or null), parsed when a condition first reads it. */
+    public EngineEvent(
+            String customerKey,
+            String customerId,
+            long tsMs,
+            String eventId,
+            String eventType,
+            String raw,
+            Long sessionStartMs,
+            String profileText,
+            Double score,
+            String extras) {
         this.customerKey = Objects.requireNonNull(customerKey, "customer_key");
         this.customerId = Objects.requireNonNull(customerId, "customer_id");
         this.tsMs = tsMs;
@@ -67,7 +86,7 @@ public final class EngineEvent {
         this.eventType = Objects.requireNonNull(eventType, "event_type");
         this.raw = Objects.requireNonNull(raw, "raw");
         this.sessionStartMs = sessionStartMs;
-        this.profile = profile == null || profile.isNull() ? null : profile;
+        this.profileText = profileText;
         this.score = score;
         this.extras = extras;
     }
@@ -166,7 +185,17 @@ public final class EngineEvent {
 
     /** The profile as of the event, or null. */
     public JsonNode profile() {
+        JsonNode parsed = profile;
+        if (parsed == null && profileText != null) {
+            parsed = Json.parse(profileText);
+            profile = parsed.isNull() ? null : parsed;
+        }
         return profile;
+    }
+
+    /** The profile's JSON text, or null. */
+    public String profileText() {
+        return profileText;
     }
 
     public Double score() {
@@ -207,7 +236,7 @@ public final class EngineEvent {
                 && eventType.equals(that.eventType)
                 && raw.equals(that.raw)
                 && Objects.equals(sessionStartMs, that.sessionStartMs)
-                && Objects.equals(profile, that.profile)
+                && Objects.equals(profileText, that.profileText)
                 && Objects.equals(score, that.score)
                 && Objects.equals(extras, that.extras);
     }

@@ -42,7 +42,7 @@ public final class EngineEventSerializer extends EngineSerializer<EngineEvent> {
         if (event.sessionStartMs() != null) {
             target.writeLong(event.sessionStartMs());
         }
-        writeString(event.profile() == null ? null : event.profile().toString(), target);
+        writeString(event.profileText(), target);
         target.writeBoolean(event.score() != null);
         if (event.score() != null) {
             target.writeDouble(event.score());
@@ -64,8 +64,7 @@ public final class EngineEventSerializer extends EngineSerializer<EngineEvent> {
         Double score = source.readBoolean() ? source.readDouble() : null;
         String extras = readString(source);
         return new EngineEvent(
-                customerKey, customerId, ts, eventId, eventType, raw, sessionStart,
-                profile == null ? null : Json.parse(profile), score, extras);
+                customerKey, customerId, ts, eventId, eventType, raw, sessionStart, profile, score, extras);
     }
 
     @Override

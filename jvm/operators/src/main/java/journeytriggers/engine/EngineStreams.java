@@ -11,6 +11,7 @@ import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.typeutils.RowTypeInfo;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.types.Row;
+import journeytriggers.NeverIdleOperator;
 
 /**
  * The rule engine as a step of the job (jobs/engine_stage.py): rows of prepared events in,
@@ -48,14 +49,15 @@ public final class EngineStreams {
     /**
      * Returns the candidates of the rule set {@code rulesJson} (its IR) over {@code rows}. The
      * three operators are named and given uids {@code name-input}, {@code name} (the keyed
-     * engine, whose state a savepoint holds) and {@code name-output}.
+     * engine, whose state a savepoint holds) and {@code name-output}. {@code stateTtlMs}: the
+     * job's state TTL (0: none; see EngineDescriptors.withTtl).
      */
     public static DataStream<Row> candidates(
-            DataStream<Row> rows, String rulesJson, boolean deferScore, String name) {
+            DataStream<Row> rows, String rulesJson, boolean deferScore, long stateTtlMs, String name) {
         DataStream<EngineEvent> events =
                 rows.map(new ToEvent(), EngineTypes.EVENT).name(name + "-input").uid(name + "-input");
         DataStream<Candidate> candidates = events.keyBy(new ByCustomerKey(), Types.STRING)
-                .process(new RuleEngineFunction(rulesJson, deferScore), EngineTypes.CANDIDATE)
+                .process(new RuleEngineFunction(rulesJson, deferScore, stateTtlMs), EngineTypes.CANDIDATE)
                 .name(name)
                 .uid(name);
         return candidates.map(new ToRow(), OUTPUT_TYPE).name(name + "-output").uid(name + "-output");
@@ -89,10 +91,18 @@ public final class EngineStreams {
      * inactivity rule's session ends its gap minus 1 ms after its last event). Candidates without
      * a product pass with no version. {@code versions} are rows of
      * {@link CatalogLookupFunction#versionType()}, with the catalog's event time and watermarks.
+     * With {@code wholeCatalog} (a bounded run), the versions never pass as idle: a catalog
+     * source subtask waiting for its split is idle, and its neighbour's end of input would then
+     * let candidates pass a catalog not read yet.
      */
     public static DataStream<Row> withCatalog(
             DataStream<Row> candidates, DataStream<Row> versions, String offsetsJson, long retentionMs,
-            String name) {
+            boolean wholeCatalog, String name) {
+        if (wholeCatalog) {
+            versions = versions.transform(name + "-never-idle", versions.getType(), new NeverIdleOperator<>())
+                    .name(name + "-never-idle")
+                    .uid(name + "-never-idle");
+        }
         Map<String, Long> offsets = new HashMap<>();
         Json.parse(offsetsJson).properties().forEach(e -> offsets.put(e.getKey(), e.getValue().longValue()));
         DataStream<Row> located = candidates.map(new Locate(offsets), CATALOG_OUTPUT_TYPE)
@@ -181,12 +191,10 @@ public final class EngineStreams {
 
         @Override
         public EngineEvent map(Row row) {
-            String profile = (String) row.getField(7);
             return new EngineEvent(
                     (String) row.getField(0), (String) row.getField(1), (Long) row.getField(2),
                     (String) row.getField(3), (String) row.getField(4), (String) row.getField(5),
-                    (Long) row.getField(6), profile == null ? null : Json.parse(profile), null,
-                    (String) row.getField(8));
+                    (Long) row.getField(6), (String) row.getField(7), null, (String) row.getField(8));
         }
     }
 

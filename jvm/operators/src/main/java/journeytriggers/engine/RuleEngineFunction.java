@@ -33,6 +33,7 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
 
     private final String rulesJson;
     private final boolean deferScore;
+    private final long stateTtlMs;
 
     private transient CustomerEngine engine;
     private transient MapState<Long, List<EngineEvent>> buffer;
@@ -47,17 +48,24 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
 
     /** With {@code deferScore}, score conditions are left to the job's scoring stage (RuleSet.parse). */
     public RuleEngineFunction(String rulesJson, boolean deferScore) {
+        this(rulesJson, deferScore, 0L);
+    }
+
+    /** With {@code stateTtlMs} > 0, every state entry expires that long after its last write. */
+    public RuleEngineFunction(String rulesJson, boolean deferScore, long stateTtlMs) {
         RuleSet.parse(rulesJson, deferScore); // fail at job construction, not in the task
         this.rulesJson = rulesJson;
         this.deferScore = deferScore;
+        this.stateTtlMs = stateTtlMs;
     }
 
     @Override
     public void open(OpenContext openContext) throws Exception {
         engine = new CustomerEngine(RuleSet.parse(rulesJson, deferScore));
-        buffer = getRuntimeContext().getMapState(EngineDescriptors.buffer());
-        ruleStates = getRuntimeContext().getMapState(EngineDescriptors.ruleState());
-        agenda = getRuntimeContext().getState(EngineDescriptors.agenda());
+        buffer = getRuntimeContext().getMapState(EngineDescriptors.withTtl(EngineDescriptors.buffer(), stateTtlMs));
+        ruleStates = getRuntimeContext().getMapState(
+                EngineDescriptors.withTtl(EngineDescriptors.ruleState(), stateTtlMs));
+        agenda = getRuntimeContext().getState(EngineDescriptors.withTtl(EngineDescriptors.agenda(), stateTtlMs));
         lateEvents = getRuntimeContext().getMetricGroup().counter("engine_late_events");
     }
 
