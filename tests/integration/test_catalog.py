@@ -63,7 +63,8 @@ def catalog_lines() -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("engine", ["sql", "jvm"])
+# The SQL engine's variant is a soak test: the JVM engine is the default.
+@pytest.mark.parametrize("engine", [pytest.param("sql", marks=pytest.mark.soak), "jvm"])
 def test_decisions_carry_the_catalog_version_in_effect_at_their_event_time(tmp_path, engine):
     rules = tuple(
         item.rule for item in load_rules([ROOT / "rules" / "standard.yaml"]) if item.rule.enabled

@@ -207,7 +207,12 @@ def test_every_policy_feature_is_exercised_by_the_scenario(scenario):
 
 @pytest.mark.parametrize(
     ("parallelism", "mode", "engine"),
-    [(2, "process", "sql"), (1, "thread", "sql"), (2, "process", "jvm"), (2, "thread", "jvm")],
+    [
+        pytest.param(2, "process", "sql", marks=pytest.mark.soak),
+        pytest.param(1, "thread", "sql", marks=pytest.mark.soak),
+        (2, "process", "jvm"),
+        (2, "thread", "jvm"),
+    ],
 )
 def test_the_job_decides_exactly_as_the_reference(scenario, tmp_path, parallelism, mode, engine):
     lines, expected = scenario

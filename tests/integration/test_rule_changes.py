@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 from jobs.specs import KafkaSourceSpec
+from jobs.triggers_job import build_pipeline, create_table_env
 from journey_triggers import broker
 from journey_triggers.config import JobConfig
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.rules.model import Rule
-from tests.integration.conftest import LIVE_T0, kafka_sink, live_job
+from tests.integration.conftest import LIVE_T0, kafka_sink, live_job, wait_until_running
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +132,11 @@ def test_a_savepoint_resumes_with_an_edited_and_an_added_rule_keeping_pending_st
         _event("c2", "product_view", 3),  # views v1 fires
         _event("c9", "page_view", 5),  # moves event time past the views
     ]
-    with live_job(source, sink, config) as client:
+    # Not live_job: the job ends with its savepoint, and its minicluster with it.
+    t_env = create_table_env(config)
+    client = build_pipeline(t_env, source, sink, config).execute().get_job_client()
+    try:
+        wait_until_running(client)
         produce(bootstrap, "rc.events", before)
         first = consume_json(bootstrap, "rc.decisions", expected=1, max_wait_s=90)
         # Its decision means event time passed minute 3: every event above but c9's was
@@ -139,6 +144,9 @@ def test_a_savepoint_resumes_with_an_edited_and_an_added_rule_keeping_pending_st
         # savepoint wait in the engine's state, and the resumed rules evaluate them).
         assert _decided(first) == [("views", 1, "c2", "c2-product_view-3")]
         savepoint = _stop_with_savepoint(client, (tmp_path / "savepoints").as_uri())
+    except BaseException:
+        client.cancel()
+        raise
 
     resumed = replace(
         config,

@@ -49,7 +49,8 @@ def model_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("engine", ["sql", "jvm"])
+# The SQL engine's variant is a soak test: the JVM engine is the default.
+@pytest.mark.parametrize("engine", [pytest.param("sql", marks=pytest.mark.soak), "jvm"])
 def test_scored_decisions_equal_reference_and_online_features_equal_offline(
     tmp_path, model_file, engine
 ):
