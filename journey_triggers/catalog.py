@@ -24,13 +24,12 @@ the session's end (the last event's time plus the gap, minus 1 ms).
 from __future__ import annotations
 
 import bisect
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from journey_triggers.events import parse_timestamp_ms
+from journey_triggers.events import load_json, parse_timestamp_ms
 from journey_triggers.semantics.conditions import as_number
 
 REJECT_INVALID_CATALOG_RECORD = "invalid_catalog_record"
@@ -57,8 +56,8 @@ def _optional_text(record: dict[str, Any], name: str) -> tuple[bool, str | None]
 def parse_catalog_record(raw: str) -> CatalogEntry | None:
     """Return the catalog entry in ``raw``, or ``None`` when it is invalid (a dead letter)."""
     try:
-        record = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: nested about 1,000 levels deep
+        record = load_json(raw)
+    except ValueError:
         return None
     if not isinstance(record, dict):
         return None

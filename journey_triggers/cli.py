@@ -94,16 +94,14 @@ def history_records(path: Path, record_time: str) -> tuple[list[tuple[str | None
     a record without a valid one gets the previous record's time, so that a time range keeps
     it in its place. ``now`` leaves the time to the producer.
     """
-    import json
-
-    from journey_triggers.events import json_lines, parse_timestamp_ms
+    from journey_triggers.events import json_lines, load_json, parse_timestamp_ms
 
     text = path.read_text(encoding="utf-8", errors="replace")
     records: list[tuple[str | None, str]] = []
     times: list[int] = []
     for line in json_lines(text):
         try:
-            document = json.loads(line)
+            document = load_json(line)
         except ValueError:
             document = None
         key = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +57,91 @@ REJECT_MISSING_TS = "missing_ts"
 REJECT_INVALID_TS = "invalid_ts"
 REJECT_TS_AHEAD = "ts_ahead_of_record_time"
 REJECT_TS_BEHIND = "ts_behind_record_time"
+
+MAX_JSON_DEPTH = 1_000
+"""The deepest nesting of arrays and objects the job parses (Jackson's default, as the SQL
+ingest's ``IS JSON`` uses it): a record nested deeper is not JSON."""
+MAX_JSON_NUMBER_DIGITS = 1_000
+"""The most digits one JSON number may have (Jackson's default): a longer one is not JSON."""
+_INT32 = range(-(2**31), 2**31)
+_ODD_NUMBER = re.compile(rf"[0-9.eE+-]{{{MAX_JSON_NUMBER_DIGITS + 1},}}|[eE][+-]?[0-9]{{10,}}")
+"""Text that may hold a number Jackson refuses: too many digits, or an exponent too large."""
+
+
+def _int_within_limit(text: str) -> int:
+    if sum(char.isdigit() for char in text) > MAX_JSON_NUMBER_DIGITS:
+        msg = f"a number with more than {MAX_JSON_NUMBER_DIGITS} digits"
+        raise ValueError(msg)
+    return int(text)
+
+
+def _float_within_limit(text: str) -> float:
+    """Return the decimal in ``text``, refused as the job's ``BigDecimal`` would refuse it."""
+    mantissa, _, exponent = text.lower().partition("e")
+    fraction_digits = len(mantissa.partition(".")[2])
+    if exponent and (int(exponent) not in _INT32 or fraction_digits - int(exponent) not in _INT32):
+        msg = f"the exponent of {text[:20]}... is out of range"
+        raise ValueError(msg)
+    _int_within_limit(mantissa.replace(".", "") or "0")
+    return float(text)
+
+
+def _no_constant(name: str) -> Any:
+    msg = f"{name} is not a JSON number"
+    raise ValueError(msg)
+
+
+def _nesting_depth(text: str) -> int:
+    """Return the deepest nesting of arrays and objects in ``text`` (brackets in strings aside)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def load_json(text: str) -> Any:
+    """Parse JSON text as the job's JVM parser does, or raise ``ValueError``.
+
+    Stricter than :func:`json.loads` where Jackson is: ``NaN`` and ``Infinity`` are not JSON,
+    a number has at most :data:`MAX_JSON_NUMBER_DIGITS` digits, a decimal's exponent and scale
+    fit 32 bits (``BigDecimal``), and arrays and objects nest at
+    most :data:`MAX_JSON_DEPTH` deep (deeper is refused, never a ``RecursionError``). Duplicate
+    keys keep the last value, in both.
+    """
+    deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH // 2
+    depth = _nesting_depth(text) if deep else 0
+    if depth > MAX_JSON_DEPTH:
+        msg = f"nested more than {MAX_JSON_DEPTH} deep"
+        raise ValueError(msg)
+    odd_numbers = _ODD_NUMBER.search(text) is not None
+    limit = sys.getrecursionlimit()
+    if deep:  # the C decoder recurses once per level, on the interpreter's recursion count
+        sys.setrecursionlimit(limit + depth + 100)
+    try:
+        return json.loads(
+            text,
+            parse_int=_int_within_limit if odd_numbers else None,
+            parse_float=_float_within_limit if odd_numbers else None,
+            parse_constant=_no_constant,
+        )
+    finally:
+        if deep:
+            sys.setrecursionlimit(limit)
+
 
 # Epoch milliseconds (a JSON integer or a string of digits), or ISO-8601 with a zone.
 EPOCH_MS = re.compile(r"^[0-9]{1,15}$")
@@ -231,7 +317,7 @@ def parse_event(
     if len(raw) > max_chars:
         return Rejection(REJECT_OVERSIZED, raw)
     try:
-        record = json.loads(raw)
+        record = load_json(raw)
     except ValueError:
         return Rejection(REJECT_NOT_JSON_OBJECT, raw)
     if not isinstance(record, dict):

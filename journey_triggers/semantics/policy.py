@@ -22,14 +22,13 @@ not depend on arrival order, parallelism or execution mode.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from journey_triggers.events import format_timestamp_ms
+from journey_triggers.events import format_timestamp_ms, load_json
 from journey_triggers.policy import FEEDBACK_CHANNEL, Experiment, Policy, PolicyBook, Variant
 
 STATUS_SEND = "send"
@@ -496,7 +495,7 @@ def entry_of(kind: str, at_ms: int, body: str) -> dict[str, Any] | None:
     ``kind`` is ``candidate`` or the event type; ``body`` is the candidate's JSON or the
     event's record as received.
     """
-    data = json.loads(body)
+    data = load_json(body)  # deep records pass the ingest: never a RecursionError here
     if kind == "candidate":
         return {
             "kind": "candidate",

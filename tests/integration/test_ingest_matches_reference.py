@@ -18,7 +18,7 @@ from tests.integration.conftest import run_on_file
 pytestmark = pytest.mark.integration
 
 HOUR = 3_600_000
-MAX_CHARS = 400  # --max-record-chars for this corpus
+MAX_CHARS = 8_000  # --max-record-chars for this corpus
 BASE = 1_798_761_600_000  # 2027-01-01T00:00:00Z
 
 VALID_TS = [
@@ -128,6 +128,46 @@ def corpus() -> list[str]:
         '{"event_id": "cart-esc", "event_type": "add_to_cart", "customer_id": "c-esc", '
         f'"ts": {tail + 40}, "properties": {{"\\u0063art": "p1"}}}}'
     )
+    # Jackson's limits are the reference's: nesting 1,000 deep (the record's own object and its
+    # properties count), numbers of 1,000 digits, a decimal's exponent and scale within 32 bits
+    # (the job reads decimals as BigDecimal); NaN and Infinity are not JSON. Duplicate keys
+    # keep the last value; a lone surrogate escape is text.
+    odd_values = {
+        "deep998": "[" * 998 + "]" * 998,
+        "deep999": "[" * 999 + "]" * 999,
+        "deepobj998": '{"a":' * 998 + "1" + "}" * 998,
+        "deepobj999": '{"a":' * 999 + "1" + "}" * 999,
+        "int1000": "1" * 1000,
+        "int1001": "1" * 1001,
+        "neg1000": "-" + "1" * 1000,
+        "neg1001": "-" + "1" * 1001,
+        "frac1000": "1." + "1" * 999,
+        "frac1001": "1." + "1" * 1000,
+        "exp1000": "1e" + "1" * 999,  # an exponent out of range
+        "exp2147483647": "1e2147483647",  # a decimal's exponent and scale are 32-bit
+        "exp2147483648": "1e2147483648",
+        "expneg2147483647": "1e-2147483647",
+        "expneg2147483648": "1e-2147483648",
+        "scale2147483648": "1.5e-2147483647",
+        "exp10digits": "1e1000000000",
+        "huge": "1e400",
+        "nan": "NaN",
+        "infinity": "Infinity",
+        "minusinf": "-Infinity",
+        "surrogate": '"\\ud800"',
+        "brackets": '"[[[[{{{{"',
+    }
+    for i, (name, value) in enumerate(odd_values.items()):
+        stub = _record(name, customer_id=f"c-{name}", ts=tail + 50 + i, properties={"x": 0})
+        lines.append(stub.replace('"x": 0', f'"x": {value}'))
+    lines += [
+        "[" * 1000 + "]" * 1000,
+        "[" * 1001 + "]" * 1001,
+        '{"event_id": "dup-last", "event_type": "teleport", "event_type": "add_to_cart", '
+        f'"customer_id": "c-dup1", "ts": {tail + 80}}}',
+        '{"event_id": "dup-first", "event_type": "add_to_cart", "event_type": "teleport", '
+        f'"customer_id": "c-dup2", "ts": {tail + 81}}}',
+    ]
     return lines
 
 
