@@ -277,7 +277,7 @@ def catalog_ddl(spec: CatalogSpec) -> str:
             non_empty_string("$.product_id"),
             _absent_or("$.category", json_is_string("$.category")),
             _absent_or("$.margin_tier", json_is_string("$.margin_tier")),
-            _absent_or("$.price", f"REGEXP({json_value('$.price')}, {quote(NUMBER.pattern)})"),
+            _absent_or("$.price", _is_number(json_value("$.price"))),
             f"{version_ms} IS NOT NULL",
         ]
     )
@@ -674,10 +674,23 @@ def _latest_ms(key: str) -> str:
     return f"CAST(SUBSTR({key}, 1, 15) AS BIGINT)"
 
 
+DOUBLE_MAX = "1.7976931348623157E308"
+"""The largest finite DOUBLE: a number written past it (``1e400``, 400 digits) is no number."""
+
+
+def _is_number(text: str) -> str:
+    finite = f"ABS(TRY_CAST({text} AS DOUBLE)) <= {DOUBLE_MAX}"
+    return f"(REGEXP({text}, {quote(NUMBER.pattern)}) AND {finite})"
+
+
 def json_number(path: str, column: str = "line") -> str:
-    """Return SQL for a field as DOUBLE: a JSON number or a string written as one, else NULL."""
+    """Return SQL for a field as DOUBLE: a JSON number or a string written as one, else NULL.
+
+    As ``semantics.conditions.as_number``: a number beyond DOUBLE's range is NULL, not
+    infinity.
+    """
     text = json_value(path, column)
-    return f"(CASE WHEN REGEXP({text}, {quote(NUMBER.pattern)}) THEN CAST({text} AS DOUBLE) END)"
+    return f"(CASE WHEN {_is_number(text)} THEN CAST({text} AS DOUBLE) END)"
 
 
 def profile_view() -> str:

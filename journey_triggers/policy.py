@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import JourneyTriggersError
 from journey_triggers.rules.model import CHANNELS
+from journey_triggers.yaml_limits import SAFE_LOADER, yaml_shape_problem
 
 POLICY_FILE_VERSION = 1
 _ID = r"^[a-z][a-z0-9_]{0,63}$"
@@ -429,16 +430,19 @@ def parse_policy(document: Any, *, source: str) -> Policy:
 
 
 def parse_policy_text(text: str, *, source: str) -> Policy:
-    """Return the policy in a YAML or JSON text (a control message or a file's content)."""
+    """Return the policy in a YAML or JSON text (a control message or a file's content).
+
+    The document's shape is checked before it is loaded (:mod:`journey_triggers.yaml_limits`):
+    a control message nested thousands deep or built of aliases is refused at once.
+    """
+    problem = yaml_shape_problem(text)
+    if problem is not None:
+        msg = f"{source}: {problem} to be a policy"
+        raise PolicyError(msg)
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         msg = f"{source}: not valid YAML or JSON: {err}"
-        raise PolicyError(msg) from err
-    except RecursionError as err:
-        # PyYAML builds nested collections recursively: a document nested about 1,000 levels
-        # deep ("[[[...") would otherwise fail the policy stage on every restart.
-        msg = f"{source}: nested too deeply to be a policy"
         raise PolicyError(msg) from err
     return parse_policy(document, source=source)
 

@@ -70,8 +70,10 @@ def as_number(value: str | int | float | bool | None) -> float | None:
     """Return the number a value denotes (JSON number, or a string written as one), or None."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        number = float(value)
+    if isinstance(value, int):
+        number = float(value) if abs(value) < 2**1024 else math.inf  # float() would overflow
+    elif isinstance(value, float):
+        number = value
     elif NUMBER.match(value):
         number = float(value)
     else:

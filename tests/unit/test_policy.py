@@ -440,7 +440,7 @@ def test_a_deeply_nested_control_message_is_a_dead_letter_not_a_failure(text):
     from jobs.policy_stage import REJECT_INVALID_CONTROL, control_policy
 
     book = PolicyBook((parse_policy_text("version: 1\n", source="file"),))
-    with pytest.raises(PolicyError, match="nested too deeply"):
+    with pytest.raises(PolicyError, match="nested more than 32 levels deep to be a policy"):
         parse_policy_text(text, source="control message")
     kept, reason = control_policy(book, text, 0, "control message")
     assert kept is book

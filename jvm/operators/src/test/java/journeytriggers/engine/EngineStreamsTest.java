@@ -13,6 +13,10 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.core.memory.DataInputDeserializer;
+import org.apache.flink.core.memory.DataOutputSerializer;
+import org.apache.flink.table.api.DataTypes;
+import org.apache.flink.table.runtime.typeutils.ExternalSerializer;
 import org.apache.flink.types.Row;
 import org.junit.jupiter.api.Test;
 
@@ -122,5 +126,21 @@ class EngineStreamsTest {
                 harness.processElement(event, event.tsMs());
             }
         }
+    }
+
+    @Test
+    void aTextKeyIsTheSameBeforeAndAfterTheRowCrossesTheNetwork() throws Exception {
+        ExternalSerializer<Row, Row> serializer = ExternalSerializer.of(
+                DataTypes.ROW(DataTypes.FIELD("product_id", DataTypes.STRING())));
+        EngineStreams.ByColumn key = new EngineStreams.ByColumn(0);
+        for (String text : new String[] {"p1", "p\ud800", "\udc00x\ud800", "\ud83d\ude00", "é"}) {
+            Row sent = Row.of(text);
+            DataOutputSerializer out = new DataOutputSerializer(64);
+            serializer.serialize(sent, out);
+            Row received = serializer.deserialize(new DataInputDeserializer(out.getCopyOfBuffer()));
+            assertEquals(key.getKey(received), key.getKey(sent), text);
+        }
+        assertEquals("p1", key.getKey(Row.of("p1")));
+        assertNull(key.getKey(Row.of((Object) null)));
     }
 }
