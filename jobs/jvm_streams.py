@@ -50,6 +50,40 @@ def never_idle(t_env: StreamTableEnvironment, table: Table, name: str) -> Table:
     return t_env.from_data_stream(_python_stream(active), Schema(j_schema))
 
 
+DEDUP_UID = "deduplicate"
+"""The uid and name of the step that drops copies (``journeytriggers.Deduplication``)."""
+
+
+def deduplicated(
+    t_env: StreamTableEnvironment, table: Table, horizon_ms: int, name: str
+) -> tuple[Table, Table]:
+    """Return ``table``'s rows without copies, and the conflicting ones (``semantics.dedup``).
+
+    ``journeytriggers.Deduplication`` keys the rows by their own identity and holds each until
+    the watermark passes it (uid ``name``); its counters ``duplicate_events`` and
+    ``conflicting_event_ids`` are in that operator's metric group. ``table``'s columns start
+    with event_id, event_type, known_customer, identity_token, ts (its rowtime), ts_ms, line.
+    The first table keeps ``ts`` as its rowtime, with the step's watermark.
+    """
+    from pyflink.java_gateway import get_gateway
+    from pyflink.table import Schema
+
+    gateway = get_gateway()
+    dedup = gateway.jvm.journeytriggers.Deduplication
+    j_stream = t_env.to_data_stream(table)._j_data_stream
+    unique = dedup.apply(j_stream, horizon_ms, name)
+    row_type = table._j_table.getResolvedSchema().toPhysicalRowDataType()
+    schema = gateway.jvm.org.apache.flink.table.api.Schema.newBuilder().fromRowDataType(row_type)
+    with_time = Schema(schema.watermark("ts", "SOURCE_WATERMARK()").build())
+    plain = Schema(
+        gateway.jvm.org.apache.flink.table.api.Schema.newBuilder().fromRowDataType(row_type).build()
+    )
+    return (
+        t_env.from_data_stream(_python_stream(unique), with_time),
+        t_env.from_data_stream(_python_stream(dedup.conflicts(unique)), plain),
+    )
+
+
 LATE_METRIC = "late_events"
 """The counter of the records sent to the late topic (operator ``count-late_events``)."""
 DEAD_LETTER_METRIC = "dead_letters"

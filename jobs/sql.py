@@ -31,6 +31,7 @@ from journey_triggers.catalog import REJECT_INVALID_CATALOG_RECORD
 from journey_triggers.config import JobConfig
 from journey_triggers.semantics import profile as pf
 from journey_triggers.semantics.conditions import NUMBER
+from journey_triggers.semantics.dedup import REJECT_CONFLICTING_EVENT_ID
 from journey_triggers.semantics.erasure import EPOCH_SEPARATOR, ERASURE_EVENT
 from udfs.features import FEATURE_NAMES
 
@@ -38,6 +39,9 @@ SOURCE = "jt_source"
 CLASSIFIED = "jt_classified"
 CLASSIFIED_ACTIVE = "jt_classified_active"
 VALID_ACTIVE = "jt_valid_active"
+ON_TIME_ALL = "jt_on_time_all"
+ON_TIME_UNIQUE = "jt_on_time_unique"
+CONFLICTS = "jt_conflicting_event_ids"
 ON_TIME = "jt_on_time"
 ANONYMOUS = "jt_anonymous"
 ANONYMOUS_NEXT = "jt_anonymous_next"
@@ -532,6 +536,27 @@ def _late_reason(config: JobConfig) -> str:
   END)"""
 
 
+def on_time_view(config: JobConfig) -> str:
+    """Return the view of valid, on-time records with their source position.
+
+    Copies are still in it: ``jobs.jvm_streams.deduplicated`` reads it, its columns in the
+    order ``journeytriggers.Deduplication`` reads them.
+    """
+    return f"""CREATE TEMPORARY VIEW {ON_TIME_ALL} AS
+SELECT event_id, event_type, known_customer, identity_token, ts, ts_ms, line,
+  src, src_partition, src_offset
+FROM {VALID_ACTIVE}
+WHERE {_late_reason(config)} IS NULL"""
+
+
+def without_dedup_views() -> list[str]:
+    """Return :data:`ON_TIME_UNIQUE` and :data:`CONFLICTS` when nothing is deduplicated."""
+    return [
+        f"CREATE TEMPORARY VIEW {ON_TIME_UNIQUE} AS SELECT * FROM {ON_TIME_ALL}",
+        f"CREATE TEMPORARY VIEW {CONFLICTS} AS SELECT * FROM {ON_TIME_ALL} WHERE FALSE",
+    ]
+
+
 def _link_key(ts_ms: str, customer: str) -> str:
     """Return a text key that orders links like (time, customer): 15 digits, then the id."""
     return f"CONCAT(LPAD(CAST({ts_ms} AS STRING), 15, '0'), {customer})"
@@ -539,6 +564,8 @@ def _link_key(ts_ms: str, customer: str) -> str:
 
 def events_views(config: JobConfig) -> list[str]:
     """Return the views of valid, on-time events, keyed by customer after identity stitching.
+
+    They read :data:`ON_TIME_UNIQUE`: on-time records without copies (``semantics.dedup``).
 
     The rules are stated in ``journey_triggers.semantics.identity``. The latest link at or
     before an event is a running maximum per token (an OVER aggregate in event time); the
@@ -548,8 +575,7 @@ def events_views(config: JobConfig) -> list[str]:
     """
     on_time = f"""CREATE TEMPORARY VIEW {ON_TIME} AS
 SELECT event_id, event_type, known_customer, identity_token, ts, ts_ms, line
-FROM {VALID_ACTIVE}
-WHERE {_late_reason(config)} IS NULL"""
+FROM {ON_TIME_UNIQUE}"""
     anonymous = f"""CREATE TEMPORARY VIEW {ANONYMOUS} AS
 SELECT event_id, event_type, identity_token, ts, ts_ms, line, SUBSTR(previous, 16) AS previous,
   CAST(SUBSTR(previous, 1, 15) AS BIGINT) AS previous_ms
@@ -1008,14 +1034,19 @@ def policy_control_query() -> str:
 
 
 def dead_letter_query(*, catalog: bool = False, policy_rejects: bool = False) -> str:
-    """Return the query of the dead letters: invalid records, catalog and control records.
+    """Return the query of the dead letters: invalid, conflicting, catalog and control records.
+
+    Conflicting records are those whose event id another record holds (:data:`CONFLICTS`).
 
     One query for all: each INSERT into a Kafka exactly-once sink is a sink of its own, and
     two would share a transactional-id prefix. With ``policy_rejects``, the invalid control
     messages the policy stage rejected (the view :data:`POLICY_REJECTS`) join them.
     """
+    conflict = quote(REJECT_CONFLICTING_EVENT_ID)
     events = f"""SELECT reject_reason, src, src_partition, src_offset, line
-FROM {CLASSIFIED_ACTIVE} WHERE reject_reason IS NOT NULL"""
+FROM {CLASSIFIED_ACTIVE} WHERE reject_reason IS NOT NULL
+UNION ALL
+SELECT {conflict}, src, src_partition, src_offset, line FROM {CONFLICTS}"""
     if catalog:
         reason = quote(REJECT_INVALID_CATALOG_RECORD)
         events += f"""

@@ -31,9 +31,11 @@ from jobs.compile import (
 )
 from jobs.jvm_streams import (
     DEAD_LETTER_METRIC,
+    DEDUP_UID,
     LATE_METRIC,
     counted,
     decision_metrics,
+    deduplicated,
     never_idle,
 )
 from jobs.specs import (
@@ -164,6 +166,16 @@ def register_events(t_env: StreamTableEnvironment, source: SourceSpec, config: J
     classified = never_idle(t_env, t_env.from_path(sql.CLASSIFIED), "events-never-idle")
     t_env.create_temporary_view(sql.CLASSIFIED_ACTIVE, classified)
     t_env.execute_sql(sql.valid_view())
+    t_env.execute_sql(sql.on_time_view(config))
+    if config.dedup_horizon_ms > 0:
+        unique, conflicts = deduplicated(
+            t_env, t_env.from_path(sql.ON_TIME_ALL), config.dedup_horizon_ms, DEDUP_UID
+        )
+        t_env.create_temporary_view(sql.ON_TIME_UNIQUE, unique)
+        t_env.create_temporary_view(sql.CONFLICTS, conflicts)
+    else:
+        for statement in sql.without_dedup_views():
+            t_env.execute_sql(statement)
     for statement in sql.events_views(config):
         t_env.execute_sql(statement)
 
@@ -456,6 +468,13 @@ def add_job_arguments(parser: argparse.ArgumentParser, mode: str = "run") -> Non
         "(default: 0ms, links apply forwards only)",
     )
     timing.add_argument(
+        "--dedup-horizon",
+        default="24h",
+        help="a record whose event_id a record of the same customer at most this long before "
+        "(event time) already had is dropped as a copy, or dead-lettered if its text differs "
+        "(default: 24h; 0ms keeps every record)",
+    )
+    timing.add_argument(
         "--state-ttl",
         default="0ms",
         help="drop a customer's state (profile, identity links, rule state) after this long "
@@ -669,6 +688,9 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
         ),
         abandonment_window_ms=parse_duration_ms(
             args.abandonment_window, what="--abandonment-window"
+        ),
+        dedup_horizon_ms=parse_duration_ms(
+            args.dedup_horizon, what="--dedup-horizon", allow_zero=True
         ),
         identity_window_ms=parse_duration_ms(
             args.identity_window, what="--identity-window", allow_zero=True

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from journey_triggers.errors import ConfigError
 from journey_triggers.events import MAX_RECORD_CHARS
+from journey_triggers.semantics.dedup import DEFAULT_DEDUP_HORIZON_MS
 
 if TYPE_CHECKING:
     from jobs.specs import CatalogSpec, KafkaSourceSpec
@@ -71,6 +72,9 @@ class JobConfig:
     """Anonymous events belong to a customer who logs in within this long after them (see
     ``semantics.identity``); every decision then waits this long in event time. 0: links
     apply forwards only."""
+    dedup_horizon_ms: int = DEFAULT_DEDUP_HORIZON_MS
+    """A record with the event id of a record kept at most this long before (event time) is a
+    copy (dropped) or a conflict (dead letter), see ``semantics.dedup``; 0 keeps every record."""
     profile_snapshots: bool = False
     """Also write the profile as of every event to the profiles sink (for debugging)."""
     state_ttl_ms: int = 0
@@ -138,6 +142,9 @@ class JobConfig:
         if self.abandonment_window_ms <= 0:
             msg = f"abandonment window must be > 0 ms, got {self.abandonment_window_ms}"
             raise ConfigError(msg)
+        if self.dedup_horizon_ms < 0:
+            msg = f"dedup horizon must be >= 0 ms, got {self.dedup_horizon_ms}"
+            raise ValueError(msg)
         if self.identity_window_ms < 0:
             msg = f"identity window must be >= 0 ms, got {self.identity_window_ms}"
             raise ConfigError(msg)

@@ -28,8 +28,8 @@ import numpy as np
 
 from journey_triggers.errors import JourneyTriggersError
 from journey_triggers.events import Event, parse_event
-from journey_triggers.semantics.erasure import customer_of, with_epochs
-from journey_triggers.semantics.identity import resolve_identities
+from journey_triggers.semantics.erasure import customer_of
+from journey_triggers.semantics.evaluator import stitched_events
 from journey_triggers.semantics.lateness import split_late
 from journey_triggers.semantics.profile import with_profiles
 from udfs.features import FEATURE_NAMES, feature_vector
@@ -94,7 +94,7 @@ class Examples:
 
 def examples(events: Sequence[Event], horizon_ms: int, *, identity_window_ms: int = 0) -> Examples:
     """Return the examples of on-time ``events`` (see the module docstring)."""
-    profiled = with_profiles(with_epochs(resolve_identities(events, identity_window_ms)))
+    profiled = with_profiles(stitched_events(events, identity_window_ms))
     purchases: dict[str, list[int]] = defaultdict(list)
     for event in profiled:
         if event.event_type == "purchase":

@@ -92,6 +92,7 @@ from journey_triggers.semantics.conditions import (
     field_value,
     uses_profile,
 )
+from journey_triggers.semantics.dedup import DEFAULT_DEDUP_HORIZON_MS, deduplicate
 from journey_triggers.semantics.erasure import customer_of, with_epochs
 from journey_triggers.semantics.identity import resolve_identities
 from journey_triggers.semantics.policy import POLICY_EVENT_TYPES, entry_of
@@ -555,10 +556,12 @@ def evaluate_rules(
     identity_window_ms: int = 0,
     model: PropensityModel | None = None,
     catalog: Catalog | None = None,
+    dedup_horizon_ms: int = DEFAULT_DEDUP_HORIZON_MS,
 ) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id.
 
-    Identities are stitched first (``semantics.identity``) with the given window, and keyed by
+    Copies are dropped first (``semantics.dedup``, within ``dedup_horizon_ms``). Identities are
+    stitched (``semantics.identity``) with the given window, and keyed by
     erasure epoch (``semantics.erasure``). Then every event gets its session start, and its
     profile when a rule reads it or a model scores.
     With a ``model``, every event is scored as a moment (``udfs/features.py``), and decisions
@@ -566,7 +569,13 @@ def evaluate_rules(
     With a ``catalog``, decisions carry their product as of their event time.
     """
     rules = [rule for rule in rules if rule.enabled]
-    events = prepared(rules, events, identity_window_ms=identity_window_ms, model=model)
+    events = prepared(
+        rules,
+        events,
+        identity_window_ms=identity_window_ms,
+        model=model,
+        dedup_horizon_ms=dedup_horizon_ms,
+    )
     decisions: list[Decision] = []
     for rule in rules:
         decisions += _EVALUATORS[type(rule.trigger)](rule, rule.trigger, events)
@@ -581,18 +590,37 @@ def prepared(
     *,
     identity_window_ms: int = 0,
     model: PropensityModel | None = None,
+    dedup_horizon_ms: int = DEFAULT_DEDUP_HORIZON_MS,
 ) -> list[Event]:
     """Return on-time ``events`` as the rules read them.
 
-    Stitched, keyed by erasure epoch, with their session start, their profile when a rule reads
-    it or a model scores, and their score with a model.
+    Without copies, stitched and keyed by erasure epoch (:func:`stitched_events`), with their
+    session start, their profile when a rule reads it or a model scores, and their score with a
+    model.
     """
-    stitched = with_epochs(resolve_identities(events, identity_window_ms))
+    stitched = stitched_events(events, identity_window_ms, dedup_horizon_ms)
     if model is not None or any(_reads_profile(rule) for rule in rules):
         stitched = with_profiles(stitched)  # sets the session starts too
     else:
         stitched = with_session_starts(stitched)
     return with_scores(stitched, model) if model is not None else stitched
+
+
+def stitched_events(
+    events: Sequence[Event],
+    identity_window_ms: int = 0,
+    dedup_horizon_ms: int = DEFAULT_DEDUP_HORIZON_MS,
+    *,
+    epochs: bool = True,
+) -> list[Event]:
+    """Return on-time ``events`` as every later stage reads them.
+
+    Without copies (``semantics.dedup``), stitched (``semantics.identity``) and, with
+    ``epochs``, keyed by erasure epoch (``semantics.erasure``).
+    """
+    unique = deduplicate(events, dedup_horizon_ms).unique
+    resolved = resolve_identities(unique, identity_window_ms)
+    return with_epochs(resolved) if epochs else resolved
 
 
 def product_at(catalog: Catalog, decision: Decision) -> dict[str, Any] | None:
@@ -645,6 +673,7 @@ def policy_entries(
     events: Sequence[Event],
     *,
     identity_window_ms: int = 0,
+    dedup_horizon_ms: int = DEFAULT_DEDUP_HORIZON_MS,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Return the policy stage's inputs: the candidates with their context, and the events.
 
@@ -669,7 +698,7 @@ def policy_entries(
             "context": context,
         }
         entries.append((decision.customer_id, entry))
-    for event in resolve_identities(events, identity_window_ms):
+    for event in stitched_events(events, identity_window_ms, dedup_horizon_ms, epochs=False):
         if event.event_type in POLICY_EVENT_TYPES:
             found = entry_of(event.event_type, event.ts_ms, json.dumps(event.record))
             if found is not None:

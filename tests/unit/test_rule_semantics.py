@@ -102,7 +102,10 @@ def test_same_timestamp_adds_are_tie_broken_by_event_id(make_event):
 def test_exact_duplicate_add_does_not_supersede_itself(make_event):
     a = make_event("add_to_cart", 0, event_id="a")
     duplicate = make_event("add_to_cart", 0, event_id="a")
-    assert fired_anchor_ids([a, duplicate]) == ["a", "a"]
+    assert fired_anchor_ids([a, duplicate]) == ["a"]  # the copy is dropped (semantics.dedup)
+    # Without deduplication, the rule itself lets neither copy supersede the other.
+    decisions = evaluate_rules([CART], [a, duplicate], dedup_horizon_ms=0)
+    assert sorted(d.explanation["anchor_event_id"] for d in decisions) == ["a", "a"]
 
 
 def test_purchase_of_another_customer_does_not_cancel(make_event):

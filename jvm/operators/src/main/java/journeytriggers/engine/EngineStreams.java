@@ -10,8 +10,8 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.typeutils.RowTypeInfo;
 import org.apache.flink.streaming.api.datastream.DataStream;
-import org.apache.flink.table.data.StringData;
 import org.apache.flink.types.Row;
+import journeytriggers.Keys;
 import journeytriggers.NeverIdleOperator;
 
 /**
@@ -171,14 +171,7 @@ public final class EngineStreams {
         }
     }
 
-    /**
-     * A row's text column as its key, as it reads after the row crossed the network.
-     *
-     * <p>Rows from the SQL travel as UTF-8 ({@code BinaryStringData}), where a lone surrogate
-     * (JSON's {@code "\ud800"}) becomes another character. Hashing the text as it was before
-     * that would send the row to one subtask and key it as another there (Flink: "Key group
-     * ... is not in KeyGroupRange"), so the key is the text after the same round trip.
-     */
+    /** A row's text column as its key, as it reads after the row crossed the network. */
     static final class ByColumn implements KeySelector<Row, String> {
         private static final long serialVersionUID = 1L;
         private final int column;
@@ -189,21 +182,8 @@ public final class EngineStreams {
 
         @Override
         public String getKey(Row row) {
-            return asSent((String) row.getField(column));
+            return Keys.asSent((String) row.getField(column));
         }
-    }
-
-    /** Return {@code text} as it reads after a round trip through Flink's UTF-8 strings. */
-    static String asSent(String text) {
-        if (text == null) {
-            return null;
-        }
-        for (int i = 0; i < text.length(); i++) {
-            if (Character.isSurrogate(text.charAt(i))) {
-                return StringData.fromBytes(StringData.fromString(text).toBytes()).toString();
-            }
-        }
-        return text;
     }
 
     /** An input row as an engine event. */
