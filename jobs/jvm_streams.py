@@ -56,9 +56,10 @@ DEDUP_UID = "deduplicate"
 
 def deduplicated(
     t_env: StreamTableEnvironment, table: Table, horizon_ms: int, name: str
-) -> tuple[Table, Table]:
-    """Return ``table``'s rows without copies, and the conflicting ones (``semantics.dedup``).
+) -> tuple[Table, Table, Table]:
+    """Return ``table``'s rows without copies, the conflicting rows, the dropped copies.
 
+    The rules are ``semantics.dedup``'s.
     ``journeytriggers.Deduplication`` keys the rows by their own identity and holds each until
     the watermark passes it (uid ``name``); its counters ``duplicate_events`` and
     ``conflicting_event_ids`` are in that operator's metric group. ``table``'s columns start
@@ -81,6 +82,7 @@ def deduplicated(
     return (
         t_env.from_data_stream(_python_stream(unique), with_time),
         t_env.from_data_stream(_python_stream(dedup.conflicts(unique)), plain),
+        t_env.from_data_stream(_python_stream(dedup.duplicates(unique)), plain),
     )
 
 

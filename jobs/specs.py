@@ -96,6 +96,8 @@ class KafkaSinkSpec:
     decisions_topic: str = "decisions"
     dead_letter_topic: str = "events.dlq"
     late_topic: str = "events.late"
+    duplicates_topic: str = "events.duplicates"
+    """The dropped copies of events, when the job writes them (``--write-duplicates``)."""
     profile_topic: str = "profiles"
     """Profile snapshots, when the job emits them (``--profile-snapshots``)."""
     erasure_topic: str = "erasures"

@@ -42,6 +42,7 @@ VALID_ACTIVE = "jt_valid_active"
 ON_TIME_ALL = "jt_on_time_all"
 ON_TIME_UNIQUE = "jt_on_time_unique"
 CONFLICTS = "jt_conflicting_event_ids"
+DUPLICATES = "jt_duplicate_events"
 ON_TIME = "jt_on_time"
 ANONYMOUS = "jt_anonymous"
 ANONYMOUS_NEXT = "jt_anonymous_next"
@@ -54,6 +55,7 @@ DECISIONS_SINK = "jt_decisions"
 DEAD_LETTER_SINK = "jt_dead_letters"
 LATE_SINK = "jt_late_events"
 PROFILES_SINK = "jt_profiles"
+DUPLICATES_SINK = "jt_duplicates"
 ERASURES_SINK = "jt_erasures"
 POLICY_CONTROL = "jt_policy_control"
 POLICY_REJECTS = "jt_policy_rejects"
@@ -550,11 +552,19 @@ WHERE {_late_reason(config)} IS NULL"""
 
 
 def without_dedup_views() -> list[str]:
-    """Return :data:`ON_TIME_UNIQUE` and :data:`CONFLICTS` when nothing is deduplicated."""
+    """Return :data:`ON_TIME_UNIQUE`, :data:`CONFLICTS`, :data:`DUPLICATES` without dedup."""
     return [
         f"CREATE TEMPORARY VIEW {ON_TIME_UNIQUE} AS SELECT * FROM {ON_TIME_ALL}",
         f"CREATE TEMPORARY VIEW {CONFLICTS} AS SELECT * FROM {ON_TIME_ALL} WHERE FALSE",
+        f"CREATE TEMPORARY VIEW {DUPLICATES} AS SELECT * FROM {ON_TIME_ALL} WHERE FALSE",
     ]
+
+
+def duplicates_query() -> str:
+    """Return the query of the dropped copies (the duplicates sink's rows)."""
+    return f"""SELECT event_id, event_type, COALESCE(known_customer, identity_token), ts_ms,
+  src, src_partition, src_offset, line
+FROM {DUPLICATES}"""
 
 
 def _link_key(ts_ms: str, customer: str) -> str:
@@ -938,6 +948,17 @@ def _late_columns() -> str:
   `raw` STRING"""
 
 
+def _duplicate_columns() -> str:
+    return """  `event_id` STRING,
+  `event_type` STRING,
+  `customer_id` STRING,
+  `event_time_ms` BIGINT,
+  `source` STRING,
+  `source_partition` INT,
+  `source_offset` BIGINT,
+  `raw` STRING"""
+
+
 def _profile_columns() -> str:
     return """  `customer_id` STRING,
   `event_id` STRING,
@@ -951,8 +972,10 @@ _RECORD_COLUMNS = """  `customer_id` STRING,
 """A sink of JSON records the policy stage wrote (the key, then the record)."""
 
 
-def sink_ddls(spec: SinkSpec, *, profiles: bool = False, policy: bool = False) -> list[str]:
-    """Return the DDL of the decision, dead-letter and late sinks (and the profiles sink).
+def sink_ddls(
+    spec: SinkSpec, *, profiles: bool = False, policy: bool = False, duplicates: bool = False
+) -> list[str]:
+    """Return the DDL of the decision, dead-letter, late (profiles, duplicates) sinks.
 
     With the ``policy`` stage, decisions (and erasure confirmations) arrive as JSON text:
     their sinks write it as it is, keyed by customer on Kafka.
@@ -965,6 +988,8 @@ def sink_ddls(spec: SinkSpec, *, profiles: bool = False, policy: bool = False) -
     ]
     if profiles:
         tables.append((PROFILES_SINK, _profile_columns(), "profiles", "customer_id"))
+    if duplicates:
+        tables.append((DUPLICATES_SINK, _duplicate_columns(), "duplicates", "customer_id"))
     if policy:
         tables.append((ERASURES_SINK, _RECORD_COLUMNS, "erasures", "customer_id"))
     statements = []
@@ -985,6 +1010,7 @@ def sink_ddls(spec: SinkSpec, *, profiles: bool = False, policy: bool = False) -
                 "dead_letters": spec.dead_letter_topic,
                 "late_events": spec.late_topic,
                 "profiles": spec.profile_topic,
+                "duplicates": spec.duplicates_topic,
                 "erasures": spec.erasure_topic,
             }[name]
             keyed = f"'key.format' = 'raw', 'key.fields' = '{key}', " if key else ""

@@ -168,11 +168,12 @@ def register_events(t_env: StreamTableEnvironment, source: SourceSpec, config: J
     t_env.execute_sql(sql.valid_view())
     t_env.execute_sql(sql.on_time_view(config))
     if config.dedup_horizon_ms > 0:
-        unique, conflicts = deduplicated(
+        unique, conflicts, duplicates = deduplicated(
             t_env, t_env.from_path(sql.ON_TIME_ALL), config.dedup_horizon_ms, DEDUP_UID
         )
         t_env.create_temporary_view(sql.ON_TIME_UNIQUE, unique)
         t_env.create_temporary_view(sql.CONFLICTS, conflicts)
+        t_env.create_temporary_view(sql.DUPLICATES, duplicates)
     else:
         for statement in sql.without_dedup_views():
             t_env.execute_sql(statement)
@@ -202,8 +203,8 @@ def register_inputs(
 
         t_env.execute_sql(sql.catalog_ddl(config.catalog))
         idle_ms = 0 if is_bounded(source) else config.idle_timeout_ms
-        whole_file = isinstance(config.catalog, FileCatalogSpec)
-        register_catalog_source(t_env, config.out_of_orderness_ms, idle_ms, whole_file)
+        whole = isinstance(config.catalog, FileCatalogSpec) or config.catalog.bounded
+        register_catalog_source(t_env, config.out_of_orderness_ms, idle_ms, whole)
         t_env.execute_sql(sql.catalog_versions_view())
     model_version = None
     if config.model_path is not None:
@@ -258,12 +259,17 @@ def build_pipeline(
     """Register the job's tables on ``t_env`` and return its statements, ready to execute."""
     model_version = register_inputs(t_env, source, config)
     for statement in sql.sink_ddls(
-        sink, profiles=config.profile_snapshots, policy=config.policy is not None
+        sink,
+        profiles=config.profile_snapshots,
+        policy=config.policy is not None,
+        duplicates=config.write_duplicates,
     ):
         t_env.execute_sql(statement)
     statement_set = t_env.create_statement_set()
     late = t_env.sql_query(sql.late_query(config))
     statement_set.add_insert(sql.LATE_SINK, counted(t_env, late, LATE_METRIC))
+    if config.write_duplicates:
+        statement_set.add_insert(sql.DUPLICATES_SINK, t_env.sql_query(sql.duplicates_query()))
     if config.profile_snapshots:
         statement_set.add_insert_sql(sql.profiles_insert())
     rules = config.active_rules()
@@ -572,6 +578,18 @@ def _add_output_arguments(io: argparse._ArgumentGroup, suffix: str, name: str) -
         "--profile-topic", default=f"profiles{suffix}", help=f"default: profiles{suffix}"
     )
     io.add_argument(
+        "--duplicates-topic",
+        default=f"events.duplicates{suffix}",
+        help=f"dropped copies of events, with --write-duplicates (default: "
+        f"events.duplicates{suffix})",
+    )
+    io.add_argument(
+        "--write-duplicates",
+        action="store_true",
+        help="also write each dropped copy of an event to the duplicates topic (or "
+        "<output-dir>/duplicates)",
+    )
+    io.add_argument(
         "--erasure-topic",
         default=f"erasures{suffix}",
         help=f"erasure confirmations, with --policy (default: erasures{suffix})",
@@ -696,6 +714,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             args.identity_window, what="--identity-window", allow_zero=True
         ),
         profile_snapshots=args.profile_snapshots,
+        write_duplicates=args.write_duplicates,
         state_ttl_ms=parse_duration_ms(args.state_ttl, what="--state-ttl", allow_zero=True),
         parallelism=args.parallelism,
         checkpoint_interval_ms=parse_duration_ms(
@@ -761,6 +780,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             dead_letter_topic=args.dead_letter_topic,
             late_topic=args.late_topic,
             profile_topic=args.profile_topic,
+            duplicates_topic=args.duplicates_topic,
             erasure_topic=args.erasure_topic,
             transactional_id_prefix=args.transactional_id_prefix,
             properties=kafka_properties,

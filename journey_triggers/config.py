@@ -75,6 +75,8 @@ class JobConfig:
     dedup_horizon_ms: int = DEFAULT_DEDUP_HORIZON_MS
     """A record with the event id of a record kept at most this long before (event time) is a
     copy (dropped) or a conflict (dead letter), see ``semantics.dedup``; 0 keeps every record."""
+    write_duplicates: bool = False
+    """Also write each dropped copy of an event to the duplicates sink (``--write-duplicates``)."""
     profile_snapshots: bool = False
     """Also write the profile as of every event to the profiles sink (for debugging)."""
     state_ttl_ms: int = 0

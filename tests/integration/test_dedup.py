@@ -22,7 +22,12 @@ from journey_triggers.rules.model import Rule
 from journey_triggers.semantics.dedup import REJECT_CONFLICTING_EVENT_ID, deduplicate
 from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.semantics.lateness import split_late
-from tests.integration.conftest import assert_same_decisions, run_on_file, run_pipeline
+from tests.integration.conftest import (
+    assert_same_decisions,
+    read_json_lines,
+    run_on_file,
+    run_pipeline,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -68,8 +73,12 @@ def test_copies_in_a_file_change_no_decision_and_conflicts_are_dead_letters(tmp_
     dropped = deduplicate(on_time)
     assert dropped.duplicates and dropped.conflicts
 
-    out = run_on_file(lines, tmp_path, JobConfig(parallelism=2, rules=tuple(rules)))
+    config = JobConfig(parallelism=2, rules=tuple(rules), write_duplicates=True)
+    out = run_on_file(lines, tmp_path, config, name="dedup")
     assert_same_decisions(out["decisions"], expected)
+    copies = read_json_lines(tmp_path / "dedup-out" / "duplicates")
+    assert sorted(c["raw"] for c in copies) == sorted(e.raw for e in dropped.duplicates)
+    assert {c["event_id"] for c in copies} == {e.event_id for e in dropped.duplicates}
     conflicting = [d for d in out["dead_letters"] if d["reason"] == REJECT_CONFLICTING_EVENT_ID]
     assert sorted(d["raw"] for d in conflicting) == sorted(e.raw for e in dropped.conflicts)
     on_time_conflicts = {e.raw for e in dropped.conflicts}

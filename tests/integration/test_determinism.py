@@ -1,4 +1,4 @@
-"""Same input, same decisions: at parallelism 1 and 2, with late and out-of-order data."""
+"""Same input, same decisions: at parallelism 1, 2 and 4, with late and out-of-order data."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.integration.conftest import run_on_file
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 
-def test_parallelism_1_and_2_give_identical_decisions_with_late_data(tmp_path):
+def test_parallelism_1_2_and_4_give_identical_decisions_with_late_data(tmp_path):
     # 30s of arrival disorder against a 10s bound: some events are late, deterministically.
     lines = [line for _, line in generate(GeneratorConfig(customers=300, disorder_ms=30_000))]
     config = JobConfig(out_of_orderness_ms=10_000)
@@ -25,7 +25,7 @@ def test_parallelism_1_and_2_give_identical_decisions_with_late_data(tmp_path):
         p: run_on_file(
             lines, tmp_path, JobConfig(out_of_orderness_ms=10_000, parallelism=p), f"p{p}"
         )
-        for p in (1, 2)
+        for p in (1, 2, 4)
     }
 
     valid = [e for line in lines if isinstance(e := parse_event(line), Event)]

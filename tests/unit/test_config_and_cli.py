@@ -155,6 +155,24 @@ def test_the_delivery_flag_chooses_transactions_or_none():
         job_from_args(_job_args("--bootstrap-servers", "k:9092", "--delivery", "twice"))
 
 
+def test_dedup_flags_set_the_horizon_and_the_duplicates_topic():
+    from jobs import sql
+
+    _, sink, config = job_from_args(_job_args("--bootstrap-servers", "k:9092"))
+    assert config.dedup_horizon_ms == 24 * 3_600_000 and not config.write_duplicates
+    assert not any("events.duplicates" in d for d in sql.sink_ddls(sink))
+    _, sink, config = job_from_args(
+        _job_args(
+            "--bootstrap-servers", "k:9092", "--dedup-horizon", "0ms", "--write-duplicates",
+            "--duplicates-topic", "copies",
+        )
+    )  # fmt: skip
+    assert config.dedup_horizon_ms == 0 and config.write_duplicates
+    assert any("'topic' = 'copies'" in d for d in sql.sink_ddls(sink, duplicates=True))
+    with pytest.raises(ValueError, match="dedup horizon"):
+        JobConfig(dedup_horizon_ms=-1)
+
+
 def test_no_config_provider_is_declared_without_a_placeholder():
     from jobs.sql import with_config_providers
 

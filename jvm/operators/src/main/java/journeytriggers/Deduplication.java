@@ -98,7 +98,7 @@ public final class Deduplication {
         private final long horizonMs;
         private final TypeInformation<Row> rowType;
 
-        private transient MapState<Long, List<Row>> pending;
+        private transient TimeBuffer<Row> pending;
         private transient MapState<String, Tuple2<Long, String>> kept;
         private transient MapState<Long, List<String>> forgetting;
         private transient Counter duplicates;
@@ -120,8 +120,8 @@ public final class Deduplication {
 
         @Override
         public void open(OpenContext context) {
-            pending = getRuntimeContext().getMapState(
-                    new MapStateDescriptor<>("dedup-pending", Types.LONG, new ListTypeInfo<>(rowType)));
+            pending = new TimeBuffer<>(getRuntimeContext().getMapState(
+                    new MapStateDescriptor<>("dedup-pending", Types.LONG, new ListTypeInfo<>(rowType))));
             kept = getRuntimeContext().getMapState(new MapStateDescriptor<>(
                     "dedup-kept", Types.STRING, Types.TUPLE(Types.LONG, Types.STRING)));
             forgetting = getRuntimeContext().getMapState(
@@ -134,14 +134,7 @@ public final class Deduplication {
 
         @Override
         public void processElement(Row row, Context ctx, Collector<Row> out) throws Exception {
-            long ts = (Long) row.getField(TS_MS);
-            List<Row> rows = pending.get(ts);
-            if (rows == null) {
-                rows = new ArrayList<>();
-                ctx.timerService().registerEventTimeTimer(ts);
-            }
-            rows.add(row);
-            pending.put(ts, rows);
+            pending.add((Long) row.getField(TS_MS), row, ctx.timerService());
         }
 
         @Override
@@ -156,11 +149,10 @@ public final class Deduplication {
                 }
                 forgetting.remove(timestamp);
             }
-            List<Row> rows = pending.get(timestamp);
+            List<Row> rows = pending.take(timestamp);
             if (rows == null) {
                 return;
             }
-            pending.remove(timestamp);
             rows.sort((a, b) -> {
                 int byId = PyText.compare((String) a.getField(EVENT_ID), (String) b.getField(EVENT_ID));
                 return byId != 0 ? byId : PyText.compare((String) a.getField(LINE), (String) b.getField(LINE));

@@ -13,6 +13,7 @@ import org.apache.flink.api.java.typeutils.ListTypeInfo;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
+import journeytriggers.TimeBuffer;
 
 /**
  * The catalog version of each candidate's product at the candidate's event time, keyed by
@@ -40,7 +41,7 @@ public class CatalogLookupFunction extends KeyedCoProcessFunction<String, Row, R
     private final TypeInformation<Row> candidateType;
 
     private transient MapState<Long, Row> versions;
-    private transient MapState<Long, List<Row>> pending;
+    private transient TimeBuffer<Row> pending;
 
     /**
      * @param timeColumn the candidates' lookup-time column (epoch ms)
@@ -65,8 +66,8 @@ public class CatalogLookupFunction extends KeyedCoProcessFunction<String, Row, R
     public void open(OpenContext openContext) {
         versions = getRuntimeContext().getMapState(
                 new MapStateDescriptor<>("catalog-versions", Types.LONG, versionType()));
-        pending = getRuntimeContext().getMapState(
-                new MapStateDescriptor<>("catalog-pending", Types.LONG, new ListTypeInfo<>(candidateType)));
+        pending = new TimeBuffer<>(getRuntimeContext().getMapState(
+                new MapStateDescriptor<>("catalog-pending", Types.LONG, new ListTypeInfo<>(candidateType))));
     }
 
     @Override
@@ -76,13 +77,7 @@ public class CatalogLookupFunction extends KeyedCoProcessFunction<String, Row, R
             out.collect(lookedUp(candidate, time));
             return;
         }
-        List<Row> waiting = pending.get(time);
-        if (waiting == null) {
-            waiting = new ArrayList<>(1);
-        }
-        waiting.add(candidate);
-        pending.put(time, waiting);
-        ctx.timerService().registerEventTimeTimer(time);
+        pending.add(time, candidate, ctx.timerService());
     }
 
     @Override
@@ -93,9 +88,8 @@ public class CatalogLookupFunction extends KeyedCoProcessFunction<String, Row, R
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Row> out) throws Exception {
-        List<Row> waiting = pending.get(timestamp);
+        List<Row> waiting = pending.take(timestamp);
         if (waiting != null) {
-            pending.remove(timestamp);
             for (Row candidate : waiting) {
                 out.collect(lookedUp(candidate, timestamp));
             }

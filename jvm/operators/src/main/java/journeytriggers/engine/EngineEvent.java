@@ -37,37 +37,10 @@ public final class EngineEvent {
     private final String extras;
     private transient JsonNode record;
 
-    public EngineEvent(
-            String customerKey,
-            String customerId,
-            long tsMs,
-            String eventId,
-            String eventType,
-            String raw,
-            Long sessionStartMs,
-            JsonNode profile,
-            Double score) {
-        this(customerKey, customerId, tsMs, eventId, eventType, raw, sessionStartMs, profile, score, null);
-    }
-
-    /** An event with {@code extras}: a text that candidates anchored at it carry (or null). */
-    public EngineEvent(
-            String customerKey,
-            String customerId,
-            long tsMs,
-            String eventId,
-            String eventType,
-            String raw,
-            Long sessionStartMs,
-            JsonNode profile,
-            Double score,
-            String extras) {
-        this(customerKey, customerId, tsMs, eventId, eventType, raw, sessionStartMs,
-                profile == null || profile.isNull() ? null : profile.toString(), score, extras);
-        this.profile = profile == null || profile.isNull() ? null : profile;
-    }
-
-    /** An event whose profile is JSON text (or null), parsed when a condition first reads it. */
+    /**
+     * An event whose profile is JSON text (or null), parsed when a condition first reads it, and
+     * whose {@code extras} (or null) are a text that candidates anchored at it carry.
+     */
     public EngineEvent(
             String customerKey,
             String customerId,
@@ -105,10 +78,15 @@ public final class EngineEvent {
                         text(line, "event_type"),
                         text(line, "raw"),
                         optionalInteger(line, "session_start_ms"),
-                        optionalObject(line, "profile"),
-                        optionalNumber(line, "score"));
+                        profileText(optionalObject(line, "profile")),
+                        optionalNumber(line, "score"),
+                        null);
         event.record(); // a bad record is an error of its input line
         return event;
+    }
+
+    private static String profileText(JsonNode profile) {
+        return profile == null || profile.isNull() ? null : profile.toString();
     }
 
     private static String text(JsonNode line, String name) {

@@ -26,7 +26,7 @@ public final class EngineEventSerializer extends EngineSerializer<EngineEvent> {
 
     @Override
     public EngineEvent createInstance() {
-        return new EngineEvent("", "", 0L, "", "", "{}", null, null, null);
+        return new EngineEvent("", "", 0L, "", "", "{}", null, null, null, null);
     }
 
     @Override

@@ -1,7 +1,5 @@
 package journeytriggers.engine;
 
-import java.util.ArrayList;
-import java.util.List;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.ValueState;
@@ -12,6 +10,7 @@ import org.apache.flink.streaming.api.TimerService;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
+import journeytriggers.TimeBuffer;
 
 /**
  * The rule engine in a job: keyed by customer_key, it buffers each customer's events until the
@@ -36,7 +35,7 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
     private final long stateTtlMs;
 
     private transient CustomerEngine engine;
-    private transient MapState<Long, List<EngineEvent>> buffer;
+    private transient TimeBuffer<EngineEvent> buffer;
     private transient MapState<String, RuleState> ruleStates;
     private transient ValueState<Agenda> agenda;
     private transient Counter lateEvents;
@@ -62,7 +61,8 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
     @Override
     public void open(OpenContext openContext) throws Exception {
         engine = new CustomerEngine(RuleSet.parse(rulesJson, deferScore));
-        buffer = getRuntimeContext().getMapState(EngineDescriptors.withTtl(EngineDescriptors.buffer(), stateTtlMs));
+        buffer = new TimeBuffer<>(getRuntimeContext().getMapState(
+                EngineDescriptors.withTtl(EngineDescriptors.buffer(), stateTtlMs)));
         ruleStates = getRuntimeContext().getMapState(
                 EngineDescriptors.withTtl(EngineDescriptors.ruleState(), stateTtlMs));
         agenda = getRuntimeContext().getState(EngineDescriptors.withTtl(EngineDescriptors.agenda(), stateTtlMs));
@@ -82,22 +82,12 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
             ctx.output(LATE_EVENTS, event);
             return;
         }
-        List<EngineEvent> events = buffer.get(ts);
-        if (events == null) {
-            events = new ArrayList<>(1);
-        }
-        events.add(event);
-        buffer.put(ts, events);
-        ctx.timerService().registerEventTimeTimer(ts);
+        buffer.add(ts, event, ctx.timerService());
     }
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Candidate> out) throws Exception {
-        List<EngineEvent> events = buffer.get(timestamp);
-        if (events != null) {
-            buffer.remove(timestamp);
-        }
-        engine.onTime(timestamp, events, new KeyedStore(), new KeyedTimers(ctx.timerService()), out::collect);
+        engine.onTime(timestamp, buffer.take(timestamp), new KeyedStore(), new KeyedTimers(ctx.timerService()), out::collect);
     }
 
     /** The current customer's rule states and agenda, in keyed state. */

@@ -19,7 +19,7 @@ class ConditionsTest {
                     + "\"lat\":52.52,\"lon\":13.405,\"zero\":-0.0,\"big\":1e16}}";
 
     private static EngineEvent event(String record, long ts) {
-        return new EngineEvent("k", "c", ts, "e1", "page_view", record, 1_000L, null, null);
+        return new EngineEvent("k", "c", ts, "e1", "page_view", record, 1_000L, null, null, null);
     }
 
     private static boolean test(String condition) {
@@ -115,8 +115,8 @@ class ConditionsTest {
 
     @Test
     void profileFieldsReadTheProfile() {
-        JsonNode profile = Json.parse("{\"orders\":3,\"cart_products\":[\"p1\"]}");
-        EngineEvent withProfile = new EngineEvent("k", "c", 5L, "e", "t", RECORD, null, profile, null);
+        String profile = "{\"orders\":3,\"cart_products\":[\"p1\"]}";
+        EngineEvent withProfile = new EngineEvent("k", "c", 5L, "e", "t", RECORD, null, profile, null, null);
         assertTrue(test(field("profile.orders", ">=", "3"), withProfile));
         assertTrue(test(field("profile.cart_products", "contains", "\"p1\""), withProfile));
         assertFalse(test(field("profile.orders", ">=", "3"), event(RECORD, 5L)));
@@ -143,7 +143,7 @@ class ConditionsTest {
         assertTrue(test("{\"op\":\"session_dwell\",\"more_than_ms\":500}", event(RECORD, 1_501L)));
         assertFalse(test("{\"op\":\"session_dwell\",\"more_than_ms\":500}", event(RECORD, 1_500L)));
         assertFalse(test("{\"op\":\"score\",\"model\":\"propensity\",\"gte\":0.5}"));
-        EngineEvent scored = new EngineEvent("k", "c", 5L, "e", "t", RECORD, null, null, 0.5);
+        EngineEvent scored = new EngineEvent("k", "c", 5L, "e", "t", RECORD, null, null, 0.5, null);
         assertTrue(test("{\"op\":\"score\",\"model\":\"propensity\",\"gte\":0.5}", scored));
     }
 

@@ -80,7 +80,7 @@ class StateSerializersTest {
     @Test
     void eventsAndAgendasRoundTrip() throws Exception {
         EngineEvent event = new EngineEvent("0:c", "c", 7L, "e", "page_view", "{\"a\":1.5}", 3L,
-                Json.parse("{\"orders\":2}"), 0.25, "{\"channel\":\"web\"}");
+                "{\"orders\":2}", 0.25, "{\"channel\":\"web\"}");
         DataOutputSerializer out = new DataOutputSerializer(64);
         EngineEventSerializer.INSTANCE.serialize(event, out);
         EngineEvent copy = EngineEventSerializer.INSTANCE.deserialize(new DataInputDeserializer(out.getCopyOfBuffer()));

@@ -29,7 +29,7 @@ final class TestEvents {
         record.put("ts", ts);
         top.forEach((name, value) -> record.set(name, Json.MAPPER.valueToTree(value)));
         record.set("properties", Json.MAPPER.valueToTree(properties));
-        return new EngineEvent(customer, customer, ts, id, type, record.toString(), null, null, null);
+        return new EngineEvent(customer, customer, ts, id, type, record.toString(), null, null, null, null);
     }
 
     /** A rule set IR with one rule of the given trigger and conditions (JSON texts). */
