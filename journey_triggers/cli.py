@@ -355,6 +355,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         identity_window_ms=parse_duration_ms(
             args.identity_window, what="--identity-window", allow_zero=True
         ),
+        dedup_horizon_ms=parse_duration_ms(
+            args.dedup_horizon, what="--dedup-horizon", allow_zero=True
+        ),
     )
     trained = fit(data, holdout=args.holdout, seed=args.seed)
     source = args.input_file or f"{args.bootstrap_servers}/{args.topic}"
@@ -574,6 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--identity-window",
         default="0ms",
         help="identity stitching window; use the job's (default: 0ms)",
+    )
+    train.add_argument(
+        "--dedup-horizon",
+        default="24h",
+        help="copies of an event within this are counted once; use the job's (default: 24h)",
     )
     train.add_argument(
         "--unknown-event-types",

@@ -28,6 +28,7 @@ import numpy as np
 
 from journey_triggers.errors import JourneyTriggersError
 from journey_triggers.events import Event, parse_event
+from journey_triggers.semantics.dedup import DEFAULT_DEDUP_HORIZON_MS
 from journey_triggers.semantics.erasure import customer_of
 from journey_triggers.semantics.evaluator import stitched_events
 from journey_triggers.semantics.lateness import split_late
@@ -92,9 +93,15 @@ class Examples:
     customers: list[str]
 
 
-def examples(events: Sequence[Event], horizon_ms: int, *, identity_window_ms: int = 0) -> Examples:
+def examples(
+    events: Sequence[Event],
+    horizon_ms: int,
+    *,
+    identity_window_ms: int = 0,
+    dedup_horizon_ms: int = DEFAULT_DEDUP_HORIZON_MS,
+) -> Examples:
     """Return the examples of on-time ``events`` (see the module docstring)."""
-    profiled = with_profiles(stitched_events(events, identity_window_ms))
+    profiled = with_profiles(stitched_events(events, identity_window_ms, dedup_horizon_ms))
     purchases: dict[str, list[int]] = defaultdict(list)
     for event in profiled:
         if event.event_type == "purchase":
