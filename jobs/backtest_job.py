@@ -365,6 +365,7 @@ def run_backtest(args: Any) -> dict[str, Any]:
         "policy": None,
         "policy_topic": None,
         "profile_snapshots": False,
+        "write_duplicates": False,
         "discard_output": False,
         "output_dir": str(output),
         **position,
