@@ -118,9 +118,9 @@ def load_json(text: str) -> Any:
 
     Stricter than :func:`json.loads` where Jackson is: ``NaN`` and ``Infinity`` are not JSON,
     a number has at most :data:`MAX_JSON_NUMBER_DIGITS` digits, a decimal's exponent and scale
-    fit 32 bits (``BigDecimal``), and arrays and objects nest at
-    most :data:`MAX_JSON_DEPTH` deep (deeper is refused, never a ``RecursionError``). Duplicate
-    keys keep the last value, in both.
+    fit 32 bits (``BigDecimal``), and arrays and objects nest at most :data:`MAX_JSON_DEPTH`
+    deep (deeper is refused, never a ``RecursionError``). Duplicate keys keep the last value,
+    in both.
     """
     deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH // 2
     depth = _nesting_depth(text) if deep else 0
