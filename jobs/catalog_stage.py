@@ -30,9 +30,9 @@ def catalog_watermarks(out_of_orderness_ms: int, idle_ms: int, whole: bool = Fal
     of one product may come before another product's first listing), and a watermark taken
     from its records passed the versions not read yet when the read was slow (measured under
     CPU load: 16 absence decisions of the file-catalog test with no product, the product's only
-    version being in the file). A bounded topic read with a watermark from its records lost
-    the product of one decision in about 1 of 4 clean-clone CI runs, with the version in the
-    topic; read whole, nothing can pass a version not read yet.
+    version being in the file). Read whole, nothing can pass a version not read yet. (The
+    catalog's end then moves the lookup's watermark in one jump past many candidates; the
+    lookup keeps the versions its pending candidates need, ``CatalogLookupFunction``.)
     """
     from pyflink.common import Duration, WatermarkStrategy
 

@@ -83,7 +83,8 @@ public class CatalogLookupFunction extends KeyedCoProcessFunction<String, Row, R
     @Override
     public void processElement2(Row version, Context ctx, Collector<Row> out) throws Exception {
         versions.put((Long) version.getField(4), version); // the same time: the later one wins
-        expire(ctx.timerService().currentWatermark());
+        // Timers fire as the watermark passes them, so every pending candidate is ahead of it.
+        expire(ctx.timerService().currentWatermark(), Long.MAX_VALUE);
     }
 
     @Override
@@ -94,15 +95,21 @@ public class CatalogLookupFunction extends KeyedCoProcessFunction<String, Row, R
                 out.collect(lookedUp(candidate, timestamp));
             }
         }
-        expire(ctx.timerService().currentWatermark());
+        // The timers still to fire in this watermark's pass (a catalog read whole jumps from no
+        // watermark to MAX) hold candidates at or after this one's time: they need its versions.
+        expire(ctx.timerService().currentWatermark(), timestamp);
     }
 
-    /** Drops the versions no candidate can still need: all but the latest at or before the horizon. */
-    private void expire(long watermark) throws Exception {
+    /**
+     * Drops the versions no candidate can still need: all but the latest at or before the
+     * horizon, which is the retention behind the watermark but no later than {@code pendingFrom},
+     * the earliest time a pending candidate can have.
+     */
+    private void expire(long watermark, long pendingFrom) throws Exception {
         if (watermark == Long.MIN_VALUE || watermark - retentionMs > watermark) {
             return;
         }
-        long horizon = watermark - retentionMs;
+        long horizon = Math.min(watermark - retentionMs, pendingFrom);
         Long latest = null;
         List<Long> older = new ArrayList<>();
         for (Iterator<Long> it = versions.keys().iterator(); it.hasNext(); ) {

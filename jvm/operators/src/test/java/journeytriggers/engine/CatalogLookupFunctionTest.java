@@ -90,4 +90,21 @@ class CatalogLookupFunctionTest {
             assertEquals(0, h.numEventTimeTimers());
         }
     }
+
+    @Test
+    void aWatermarkJumpPastSeveralPendingCandidatesKeepsTheVersionsTheyNeed() throws Exception {
+        // A catalog read whole has no watermark until its end, then MAX: the candidates' timers
+        // then fire in one go. The first timer must not expire the versions the later ones need.
+        try (var h = harness()) {
+            h.processElement2(new StreamRecord<>(version(40.0, 0L), 0L));
+            h.processElement2(new StreamRecord<>(version(31.0, 50_000L), 50_000L));
+            candidate(h, 10_000L);
+            candidate(h, 20_000L);
+            candidate(h, 60_000L);
+            h.processWatermark1(new org.apache.flink.streaming.api.watermark.Watermark(70_000L));
+            h.processWatermark2(new org.apache.flink.streaming.api.watermark.Watermark(Long.MAX_VALUE));
+            assertEquals(List.of("10000:true:40.0", "20000:true:40.0", "60000:true:31.0"), prices(h));
+            assertEquals(0, h.numEventTimeTimers());
+        }
+    }
 }
