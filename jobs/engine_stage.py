@@ -152,24 +152,23 @@ CATALOG_UID = "catalog-lookup"
 """The catalog lookup's uid and name (``EngineStreams.withCatalog``)."""
 
 
-def catalog_offsets(rules: Sequence[Rule]) -> tuple[dict[str, int], int]:
-    """Return each rule's candidate event time after its anchor's, and the longest wait.
+def catalog_wait(rules: Sequence[Rule]) -> int:
+    """Return how long after its event time the rules' latest candidate can be emitted.
 
-    A candidate's event time is its anchor's, except for inactivity rules: the session's end,
-    the gap minus 1 ms later (``semantics.evaluator``). The wait is how long after its event
-    time a candidate can be emitted: an absence's window, an inactivity rule's delay and 1 ms.
+    A candidate's event time is its anchor's, or an inactivity session's end (the gap minus
+    1 ms after its last event, ``semantics.evaluator``); it is emitted up to an absence's
+    window or an inactivity rule's delay and 1 ms later. The catalog lookup keeps the versions
+    that long behind its watermark.
     """
-    offsets: dict[str, int] = {}
     wait = 0
     for rule in rules:
         trigger = rule.trigger
         if isinstance(trigger, InactivityTrigger):
-            offsets[rule.id] = parse_duration_ms(trigger.gap) - 1
             delay = parse_duration_ms(trigger.delay) if trigger.delay != "0ms" else 0
             wait = max(wait, delay + 1)
         elif isinstance(trigger, AbsenceTrigger):
             wait = max(wait, parse_duration_ms(trigger.within))
-    return offsets, wait
+    return wait
 
 
 def _with_catalog(
@@ -183,17 +182,14 @@ def _with_catalog(
 
     In a ``bounded`` run the catalog is read whole before candidates pass it (no idleness).
     """
-    import json
-
     from pyflink.java_gateway import get_gateway
 
     columns = "product_id, category, price, margin_tier, version_ms"
     versions = t_env.sql_query(f"SELECT {columns} FROM ({catalog_records_query()})")
     j_versions = t_env.to_data_stream(versions)._j_data_stream
-    offsets, wait = catalog_offsets(rules)
     engine = get_gateway().jvm.journeytriggers.engine.EngineStreams
     uid = CATALOG_UID + name.removeprefix(ENGINE_UID)
-    return engine.withCatalog(j_candidates, j_versions, json.dumps(offsets), wait, bounded, uid)
+    return engine.withCatalog(j_candidates, j_versions, catalog_wait(rules), bounded, uid)
 
 
 def _extra(name: str) -> str:
@@ -273,11 +269,10 @@ def engine_decisions_query(
             f"CAST({_extra('session_start_ms')} AS BIGINT) AS session_start_ms",
         ]
     if policy:
-        priorities = " ".join(f"WHEN {quote(r.id)} THEN {r.priority}" for r in rules)
         context: dict[str, Any] = {
             **{f"ctx_{name}": _extra(name) for name in POLICY_CONTEXT},
             "ctx_anchor_ms": "anchor_ts_ms",
-            "ctx_priority": f"CASE rule_id {priorities} END",
+            "ctx_priority": "priority",
         }
         assert tuple(context) == CONTEXT_COLUMNS
         columns += [f"{value} AS {name}" for name, value in context.items()]

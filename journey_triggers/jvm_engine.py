@@ -119,23 +119,38 @@ def run_engine(
 
     Raise ``RuntimeError`` if it fails or drops an event as late.
     """
-    result = subprocess.run(
-        [
-            "java",
-            "-cp",
-            engine_classpath(),
-            ENGINE_CLI,
-            "--rules",
-            str(rules_path),
-            "--events",
-            str(events_path),
-            "--out-of-orderness-ms",
-            str(out_of_orderness_ms),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_engine_with_changes(
+        rules_path, events_path, None, out_of_orderness_ms=out_of_orderness_ms
+    )[0]
+
+
+def run_engine_with_changes(
+    rules_path: Path,
+    events_path: Path,
+    changes_path: Path | None,
+    *,
+    out_of_orderness_ms: int = 0,
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """As :func:`run_engine`, with rule changes (``RuleChange.to_json`` lines, arrival order).
+
+    Every change applies at its effective time (the driver reads them before any event).
+    Return the candidates and the rejected changes' (line index, reason).
+    """
+    command = [
+        "java",
+        "-cp",
+        engine_classpath(),
+        ENGINE_CLI,
+        "--rules",
+        str(rules_path),
+        "--events",
+        str(events_path),
+        "--out-of-orderness-ms",
+        str(out_of_orderness_ms),
+    ]
+    if changes_path is not None:
+        command += ["--changes", str(changes_path)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         msg = f"{ENGINE_CLI} failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
         raise RuntimeError(msg)
@@ -143,8 +158,10 @@ def run_engine(
         # The inputs are on time by construction: a late drop means the bound was too small.
         msg = f"{ENGINE_CLI}: {result.stderr.strip()[-500:]}"
         raise RuntimeError(msg)
-    candidates = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    return sorted(candidates, key=lambda c: (c["decision_id"], c["rule_id"]))
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    rejected = [(line["rejected"], line["reason"]) for line in lines if "rejected" in line]
+    candidates = [line for line in lines if "rejected" not in line]
+    return sorted(candidates, key=lambda c: (c["decision_id"], c["rule_id"])), rejected
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

@@ -75,6 +75,7 @@ from journey_triggers.catalog import Catalog
 from journey_triggers.decisions import STATUS_FIRED, Decision, decision_id
 from journey_triggers.durations import format_duration_ms, parse_duration_ms
 from journey_triggers.events import Event, cart_products, format_timestamp_ms
+from journey_triggers.rules.changes import RuleChange
 from journey_triggers.rules.model import (
     AbsenceTrigger,
     CountTrigger,
@@ -97,6 +98,7 @@ from journey_triggers.semantics.erasure import customer_of, with_epochs
 from journey_triggers.semantics.identity import resolve_identities
 from journey_triggers.semantics.policy import POLICY_EVENT_TYPES, entry_of
 from journey_triggers.semantics.profile import with_profiles
+from journey_triggers.semantics.rule_changes import rule_timeline
 from udfs.features import FEATURE_NAMES, feature_vector
 from udfs.model import PropensityModel
 
@@ -557,6 +559,7 @@ def evaluate_rules(
     model: PropensityModel | None = None,
     catalog: Catalog | None = None,
     dedup_horizon_ms: int = DEFAULT_DEDUP_HORIZON_MS,
+    changes: Sequence[RuleChange] = (),
 ) -> list[Decision]:
     """Return every decision ``rules`` make over on-time ``events``, sorted by decision id.
 
@@ -564,21 +567,26 @@ def evaluate_rules(
     stitched (``semantics.identity``) with the given window, and keyed by
     erasure epoch (``semantics.erasure``). Then every event gets its session start, and its
     profile when a rule reads it or a model scores.
-    With a ``model``, every event is scored as a moment (``udfs/features.py``), and decisions
+    With a model, every event is scored as a moment (``udfs/features.py``), and decisions
     carry their anchor's score and features.
     With a ``catalog``, decisions carry their product as of their event time.
+    ``changes`` are the rules control topic's changes, in arrival order
+    (``semantics.rule_changes``): each rule then runs over its activations.
     """
-    rules = [rule for rule in rules if rule.enabled]
+    activations = rule_timeline(list(rules), changes).activations
     events = prepared(
-        rules,
+        [activation.rule for activation in activations],
         events,
         identity_window_ms=identity_window_ms,
         model=model,
         dedup_horizon_ms=dedup_horizon_ms,
     )
     decisions: list[Decision] = []
-    for rule in rules:
-        decisions += _EVALUATORS[type(rule.trigger)](rule, rule.trigger, events)
+    for activation in activations:
+        rule, start, end = activation.rule, activation.start_ms, activation.end_ms
+        seen = events if start is None else [e for e in events if e.ts_ms >= start]
+        made = _EVALUATORS[type(rule.trigger)](rule, rule.trigger, seen)
+        decisions += made if end is None else [d for d in made if d.trigger_time_ms < end]
     if catalog is not None:
         decisions = [replace(d, product=product_at(catalog, d)) for d in decisions]
     return sorted(decisions, key=lambda d: (d.decision_id, d.rule_id))

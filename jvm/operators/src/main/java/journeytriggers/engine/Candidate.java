@@ -38,6 +38,14 @@ public final class Candidate {
     final long anchorTsMs;
     /** The anchor event's extras (EngineEvent.extras), or null; not part of the JSON form. */
     final String extras;
+    /** The rule's priority; not part of the JSON form. */
+    final int priority;
+    /**
+     * The candidate's event time (epoch ms): its anchor's, or an inactivity session's end
+     * (evaluator._event_time); the catalog version in effect then is the decision's. Not part of
+     * the JSON form.
+     */
+    final long eventTsMs;
 
     Candidate(
             String decisionId, String customerId, String ruleId, int ruleVersion, long triggerTimeMs,
@@ -46,7 +54,7 @@ public final class Candidate {
             String anchorTime, String window, List<String> absentEventTypes) {
         this(decisionId, customerId, ruleId, ruleVersion, triggerTimeMs, action, channels, payload, cart, kind,
                 summary, anchorEventId, anchorEventType, anchorTime, window, absentEventTypes,
-                0L, null);
+                0L, null, 0, 0L);
     }
 
     Candidate(
@@ -54,7 +62,7 @@ public final class Candidate {
             String action, List<String> channels, Map<String, String> payload, List<String> cart,
             String kind, String summary, String anchorEventId, String anchorEventType,
             String anchorTime, String window, List<String> absentEventTypes, long anchorTsMs,
-            String extras) {
+            String extras, int priority, long eventTsMs) {
         this.decisionId = decisionId;
         this.customerId = customerId;
         this.ruleId = ruleId;
@@ -73,6 +81,8 @@ public final class Candidate {
         this.absentEventTypes = absentEventTypes;
         this.anchorTsMs = anchorTsMs;
         this.extras = extras;
+        this.priority = priority;
+        this.eventTsMs = eventTsMs;
     }
 
     /** The candidate of a rule anchored at {@code anchor}, as evaluator._decision builds it. */
@@ -93,7 +103,8 @@ public final class Candidate {
                 payload, anchor.cart == null ? null : Collections.unmodifiableList(Arrays.asList(anchor.cart)),
                 rule.kind.name().toLowerCase(java.util.Locale.ROOT), summary, anchor.eventId,
                 anchor.eventType, PyText.timestamp(anchor.tsMs), window, absentEventTypes, anchor.tsMs,
-                anchor.extras);
+                anchor.extras, rule.priority,
+                rule.kind == Rule.Kind.INACTIVITY ? anchor.tsMs + rule.inactivity().gapMs() - 1 : anchor.tsMs);
     }
 
     public String decisionId() {
@@ -174,11 +185,19 @@ public final class Candidate {
         return extras;
     }
 
-    /** The same candidate carrying the anchor's time and extras (its wire form adds them). */
-    Candidate withAnchor(long tsMs, String anchorExtras) {
+    public int priority() {
+        return priority;
+    }
+
+    public long eventTsMs() {
+        return eventTsMs;
+    }
+
+    /** The same candidate with what its wire form adds to the JSON form. */
+    Candidate withAnchor(long tsMs, String anchorExtras, int rulePriority, long eventTime) {
         return new Candidate(decisionId, customerId, ruleId, ruleVersion, triggerTimeMs, action, channels, payload,
                 cart, kind, summary, anchorEventId, anchorEventType, anchorTime, window, absentEventTypes, tsMs,
-                anchorExtras);
+                anchorExtras, rulePriority, eventTime);
     }
 
     /** The candidate as the JSON object the reference writes (keys sorted). */

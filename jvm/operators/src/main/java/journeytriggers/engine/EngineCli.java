@@ -47,9 +47,13 @@ public final class EngineCli {
         System.exit(code);
     }
 
+    private static final String USAGE =
+            "usage: EngineCli --rules FILE --events FILE [--changes FILE] --out-of-orderness-ms N";
+
     static int run(String[] args, PrintStream stdout, PrintStream stderr) throws IOException {
         Path rulesFile = null;
         Path eventsFile = null;
+        Path changesFile = null;
         long outOfOrderness = 0;
         boolean checkSerializers = false;
         for (int i = 0; i < args.length; i++) {
@@ -59,6 +63,8 @@ public final class EngineCli {
                 rulesFile = Path.of(args[++i]);
             } else if (arg.equals("--events") && hasValue) {
                 eventsFile = Path.of(args[++i]);
+            } else if (arg.equals("--changes") && hasValue) {
+                changesFile = Path.of(args[++i]);
             } else if (arg.equals("--out-of-orderness-ms") && hasValue) {
                 try {
                     outOfOrderness = Long.parseLong(args[++i]);
@@ -72,23 +78,26 @@ public final class EngineCli {
             } else if (arg.equals("--check-state-serializers")) {
                 checkSerializers = true;
             } else {
-                stderr.println("usage: EngineCli --rules FILE --events FILE --out-of-orderness-ms N");
+                stderr.println(USAGE);
                 return 2;
             }
         }
         if (rulesFile == null || eventsFile == null) {
-            stderr.println("usage: EngineCli --rules FILE --events FILE --out-of-orderness-ms N");
-            return 2;
-        }
-        RuleSet rules;
-        try {
-            rules = RuleSet.read(rulesFile);
-        } catch (IllegalArgumentException e) {
-            stderr.println("EngineCli: " + e.getMessage());
+            stderr.println(USAGE);
             return 2;
         }
         OutputStream raw = new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16);
         PrintStream out = stdout == System.out ? new PrintStream(raw, false, StandardCharsets.UTF_8) : stdout;
+        RuleTimeline rules;
+        try {
+            rules = new RuleTimeline(Files.readString(rulesFile, StandardCharsets.UTF_8), false);
+            if (changesFile != null) {
+                applyChanges(rules, Files.readAllLines(changesFile, StandardCharsets.UTF_8), out);
+            }
+        } catch (IllegalArgumentException e) {
+            stderr.println("EngineCli: " + e.getMessage());
+            return 2;
+        }
         Driver driver = new Driver(rules, outOfOrderness, checkSerializers, c -> out.println(c.toJson()));
         try (BufferedReader reader = Files.newBufferedReader(eventsFile, StandardCharsets.UTF_8)) {
             String line;
@@ -124,6 +133,31 @@ public final class EngineCli {
             return 1;
         }
         return 0;
+    }
+
+    /**
+     * Applies rule changes (JSON lines, arrival order) before any event, as if each arrived
+     * before the job's event time reached it; prints each rejected one as
+     * {"rejected": line index, "reason": ...}.
+     */
+    private static void applyChanges(RuleTimeline rules, List<String> lines, PrintStream out) {
+        int index = 0;
+        for (String line : lines) {
+            if (line.isBlank()) {
+                continue;
+            }
+            RuleTimeline.Change change = RuleTimeline.Change.parse(rules.size(), line);
+            RuleTimeline.Verdict verdict = rules.check(change);
+            if (verdict.accepted()) {
+                rules.add(change);
+            } else if (!verdict.noOp()) {
+                var node = Json.MAPPER.createObjectNode();
+                node.put("rejected", index);
+                node.put("reason", verdict.reason());
+                out.println(node.toString());
+            }
+            index++;
+        }
     }
 
     /** A timer: a customer and a time, in Flink's firing order (by time). */
@@ -201,7 +235,7 @@ public final class EngineCli {
 
     /** Buffers events per customer and fires timers as the watermark passes them. */
     static final class Driver {
-        final CustomerEngine engine;
+        final RuleTimeline rules;
         final long outOfOrderness;
         final boolean checkSerializers;
         final Consumer<Candidate> out;
@@ -211,8 +245,8 @@ public final class EngineCli {
         long watermark = Long.MIN_VALUE;
         long late;
 
-        Driver(RuleSet rules, long outOfOrderness, boolean checkSerializers, Consumer<Candidate> out) {
-            this.engine = new CustomerEngine(rules);
+        Driver(RuleTimeline rules, long outOfOrderness, boolean checkSerializers, Consumer<Candidate> out) {
+            this.rules = rules;
             this.outOfOrderness = outOfOrderness;
             this.checkSerializers = checkSerializers;
             this.out = out;
@@ -240,7 +274,7 @@ public final class EngineCli {
                 Customer customer = customers.get(timer.customer);
                 customer.timers.remove(timer.time);
                 List<EngineEvent> events = customer.buffer.remove(timer.time);
-                engine.onTime(timer.time, events, customer, customer, out);
+                new CustomerEngine(rules.at(timer.time)).onTime(timer.time, events, customer, customer, out);
                 if (customer.buffer.isEmpty() && customer.timers.isEmpty() && customer.states.isEmpty()
                         && customer.agenda == null) {
                     customers.remove(customer.key);

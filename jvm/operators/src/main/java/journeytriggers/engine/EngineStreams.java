@@ -1,8 +1,10 @@
 package journeytriggers.engine;
 
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.typeinfo.BasicArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -10,6 +12,7 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.typeutils.RowTypeInfo;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.types.Row;
 import journeytriggers.Keys;
 import journeytriggers.NeverIdleOperator;
@@ -33,7 +36,7 @@ public final class EngineStreams {
     public static final String[] OUTPUT_COLUMNS = {
         "decision_id", "customer_id", "rule_id", "rule_version", "trigger_time_ms", "action",
         "channels", "payload", "cart", "kind", "summary", "anchor_event_id", "anchor_event_type",
-        "anchor_time", "window", "absent_event_types", "anchor_ts_ms", "extras",
+        "anchor_time", "window", "absent_event_types", "anchor_ts_ms", "extras", "priority", "event_ts_ms",
     };
 
     private static final TypeInformation<?>[] OUTPUT_TYPES = {
@@ -41,7 +44,7 @@ public final class EngineStreams {
         BasicArrayTypeInfo.STRING_ARRAY_TYPE_INFO, Types.MAP(Types.STRING, Types.STRING),
         BasicArrayTypeInfo.STRING_ARRAY_TYPE_INFO, Types.STRING, Types.STRING, Types.STRING,
         Types.STRING, Types.STRING, Types.STRING, BasicArrayTypeInfo.STRING_ARRAY_TYPE_INFO,
-        Types.LONG, Types.STRING,
+        Types.LONG, Types.STRING, Types.INT, Types.LONG,
     };
 
     /** The candidate rows' type. */
@@ -63,6 +66,48 @@ public final class EngineStreams {
                 .uid(name);
         return candidates.map(new ToRow(), OUTPUT_TYPE).name(name + "-output").uid(name + "-output");
     }
+
+    /**
+     * As {@link #candidates}, with the rules also changed live by {@code changes}: rows whose
+     * columns 0-4 are {@link ControlledRuleEngineFunction#CHANGE_TYPE}'s and column 5 the change's
+     * effective time (epoch ms). The changes' event time is their effective time; with
+     * {@code wholeChanges} (a bounded run) they have no watermark until read to their end, so no
+     * event passes a change not read yet; otherwise their watermark follows them and they are
+     * idle after {@code idleMs} without one, so a quiet topic holds nothing back. Returns the
+     * candidate rows and the rejected changes (rows of {@link ControlledRuleEngineFunction#REJECT_TYPE}).
+     */
+    public static List<DataStream<Row>> controlledCandidates(
+            DataStream<Row> rows, DataStream<Row> changes, String rulesJson, boolean deferScore, long stateTtlMs,
+            String name, boolean wholeChanges, long idleMs) {
+        WatermarkStrategy<Row> strategy = wholeChanges
+                ? WatermarkStrategy.noWatermarks()
+                : WatermarkStrategy.<Row>forMonotonousTimestamps().withIdleness(Duration.ofMillis(Math.max(idleMs, 1)));
+        DataStream<Row> timed = changes
+                .map(row -> Row.of(row.getField(0), row.getField(1), row.getField(2), row.getField(3),
+                        row.getField(4), row.getField(5)), CHANGE_ROW_TYPE)
+                .name(name + "-changes").uid(name + "-changes")
+                .assignTimestampsAndWatermarks(strategy.withTimestampAssigner((row, previous) -> (Long) row.getField(5)))
+                .name(name + "-change-times").uid(name + "-change-times");
+        if (wholeChanges) {
+            timed = timed.transform(name + "-changes-never-idle", CHANGE_ROW_TYPE, new NeverIdleOperator<>())
+                    .name(name + "-changes-never-idle").uid(name + "-changes-never-idle");
+        }
+        DataStream<Row> broadcastRows = timed.map(row -> Row.of(row.getField(0), row.getField(1), row.getField(2),
+                row.getField(3), row.getField(4)), ControlledRuleEngineFunction.CHANGE_TYPE)
+                .name(name + "-change-rows").uid(name + "-change-rows");
+        DataStream<EngineEvent> events =
+                rows.map(new ToEvent(), EngineTypes.EVENT).name(name + "-input").uid(name + "-input");
+        SingleOutputStreamOperator<Candidate> candidates = events.keyBy(new ByCustomerKey(), Types.STRING)
+                .connect(broadcastRows.broadcast(ControlledRuleEngineFunction.changesDescriptor()))
+                .process(new ControlledRuleEngineFunction(rulesJson, deferScore, stateTtlMs), EngineTypes.CANDIDATE)
+                .name(name)
+                .uid(name);
+        DataStream<Row> out = candidates.map(new ToRow(), OUTPUT_TYPE).name(name + "-output").uid(name + "-output");
+        return List.of(out, candidates.getSideOutput(ControlledRuleEngineFunction.REJECTED));
+    }
+
+    private static final RowTypeInfo CHANGE_ROW_TYPE = appended(ControlledRuleEngineFunction.CHANGE_TYPE,
+            new String[] {"effective_ms"}, Types.LONG);
 
     /** The columns {@link #withCatalog} adds to the candidate rows. */
     public static final String[] CATALOG_COLUMNS = {
@@ -87,9 +132,8 @@ public final class EngineStreams {
 
     /**
      * Returns the candidates (rows of {@link #OUTPUT_TYPE}) with the catalog version of their
-     * anchor's product (the extras' {@code product_id}) in effect at their event time: the anchor's
-     * time plus {@code offsetsJson}'s offset for the rule (a JSON object of rule id to ms; an
-     * inactivity rule's session ends its gap minus 1 ms after its last event). Candidates without
+     * anchor's product (the extras' {@code product_id}) in effect at their event time (the
+     * {@code event_ts_ms} column: the anchor's, or an inactivity session's end). Candidates without
      * a product pass with no version. {@code versions} are rows of
      * {@link CatalogLookupFunction#versionType()}, with the catalog's event time and watermarks.
      * With {@code wholeCatalog} (a bounded run), the versions never pass as idle: a catalog
@@ -97,16 +141,14 @@ public final class EngineStreams {
      * let candidates pass a catalog not read yet.
      */
     public static DataStream<Row> withCatalog(
-            DataStream<Row> candidates, DataStream<Row> versions, String offsetsJson, long retentionMs,
+            DataStream<Row> candidates, DataStream<Row> versions, long retentionMs,
             boolean wholeCatalog, String name) {
         if (wholeCatalog) {
             versions = versions.transform(name + "-never-idle", versions.getType(), new NeverIdleOperator<>())
                     .name(name + "-never-idle")
                     .uid(name + "-never-idle");
         }
-        Map<String, Long> offsets = new HashMap<>();
-        Json.parse(offsetsJson).properties().forEach(e -> offsets.put(e.getKey(), e.getValue().longValue()));
-        DataStream<Row> located = candidates.map(new Locate(offsets), CATALOG_OUTPUT_TYPE)
+        DataStream<Row> located = candidates.map(new Locate(), CATALOG_OUTPUT_TYPE)
                 .name(name + "-locate").uid(name + "-locate");
         int product = OUTPUT_COLUMNS.length;
         DataStream<Row> none = located.filter(row -> row.getField(product) == null)
@@ -152,11 +194,6 @@ public final class EngineStreams {
     /** Adds the anchor's product id and the candidate's event time. */
     static final class Locate implements MapFunction<Row, Row> {
         private static final long serialVersionUID = 1L;
-        private final HashMap<String, Long> offsets;
-
-        Locate(Map<String, Long> offsets) {
-            this.offsets = new HashMap<>(offsets);
-        }
 
         @Override
         public Row map(Row candidate) {
@@ -166,7 +203,7 @@ public final class EngineStreams {
                 var value = Json.parse(extras).get("product_id");
                 product = value == null || value.isNull() ? null : value.asText();
             }
-            long at = (Long) candidate.getField(16) + offsets.getOrDefault((String) candidate.getField(2), 0L);
+            long at = (Long) candidate.getField(19);
             return appended(candidate, new Object[] {product, at});
         }
     }
@@ -220,7 +257,7 @@ public final class EngineStreams {
                     c.decisionId(), c.customerId(), c.ruleId(), c.ruleVersion(), c.triggerTimeMs(), c.action(),
                     array(c.channels()), payload, array(c.cart()), c.kind(), c.summary(), c.anchorEventId(),
                     c.anchorEventType(), c.anchorTime(), c.window(), array(c.absentEventTypes()),
-                    c.anchorTsMs(), c.extras());
+                    c.anchorTsMs(), c.extras(), c.priority(), c.eventTsMs());
         }
 
         private static String[] array(List<String> texts) {

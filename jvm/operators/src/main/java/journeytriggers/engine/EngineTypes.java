@@ -90,7 +90,7 @@ public final class EngineTypes {
     /** A candidate as its JSON text (the form it leaves the engine in). */
     public static final class CandidateSerializer extends EngineSerializer<Candidate> {
         private static final long serialVersionUID = 1L;
-        private static final int FORMAT = 2;
+        private static final int FORMAT = 3;
         public static final CandidateSerializer INSTANCE = new CandidateSerializer();
 
         @Override
@@ -114,6 +114,8 @@ public final class EngineTypes {
             writeString(candidate.toJson(), target);
             target.writeLong(candidate.anchorTsMs());
             writeString(candidate.extras(), target);
+            target.writeInt(candidate.priority());
+            target.writeLong(candidate.eventTsMs());
         }
 
         @Override
@@ -121,7 +123,9 @@ public final class EngineTypes {
             checkVersion(source.readByte(), FORMAT, "candidate");
             Candidate candidate = Candidate.fromJson(readString(source));
             long anchorTsMs = source.readLong();
-            return candidate.withAnchor(anchorTsMs, readString(source));
+            String extras = readString(source);
+            int priority = source.readInt();
+            return candidate.withAnchor(anchorTsMs, extras, priority, source.readLong());
         }
 
         @Override

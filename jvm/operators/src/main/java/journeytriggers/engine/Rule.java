@@ -44,9 +44,14 @@ public final class Rule {
 
     final String id;
     final int version;
-    /** The state key: rule id and version (a new version starts with fresh state). */
+    /**
+     * The state key: rule id and version (a new version starts with fresh state), and for a rule
+     * a control message (re)activated, the time it did ("id@version@time", see RuleTimeline).
+     */
     final String key;
     final boolean enabled;
+    /** The rule's priority (0-100): the policy's order among one customer's triggers. */
+    final int priority;
     final Kind kind;
     /** Event types the rule can use; null: every event. */
     final List<String> reads;
@@ -58,13 +63,14 @@ public final class Rule {
     final String[][] payloadPaths;
 
     private Rule(
-            String id, int version, boolean enabled, Kind kind, List<String> reads, Object trigger,
-            Cond conditions, String action, List<String> channels, String[] payloadNames,
+            String id, int version, String key, boolean enabled, int priority, Kind kind, List<String> reads,
+            Object trigger, Cond conditions, String action, List<String> channels, String[] payloadNames,
             String[][] payloadPaths) {
         this.id = id;
         this.version = version;
-        this.key = id + "@" + version;
+        this.key = key;
         this.enabled = enabled;
+        this.priority = priority;
         this.kind = kind;
         this.reads = reads;
         this.trigger = trigger;
@@ -89,7 +95,22 @@ public final class Rule {
         if (!Cond.usesScore(conditions)) {
             return this;
         }
-        return new Rule(id, version, enabled, kind, reads, trigger, null, action, channels, payloadNames, payloadPaths);
+        return new Rule(id, version, key, enabled, priority, kind, reads, trigger, null, action, channels,
+                payloadNames, payloadPaths);
+    }
+
+    /** This rule, enabled, with the state key of an activation at {@code time} (fresh state). */
+    Rule activatedAt(long time) {
+        return new Rule(id, version, id + "@" + version + "@" + time, true, priority, kind, reads, trigger,
+                conditions, action, channels, payloadNames, payloadPaths);
+    }
+
+    public int priority() {
+        return priority;
+    }
+
+    public boolean enabled() {
+        return enabled;
     }
 
     public int version() {
@@ -296,8 +317,9 @@ public final class Rule {
             sources[i] = path(entry.getValue().textValue());
             i++;
         }
+        int priority = (int) Ir.integer(node, "priority", where);
         return new Rule(
-                id, version, enabled, kind, reads, spec,
+                id, version, id + "@" + version, enabled, priority, kind, reads, spec,
                 Cond.parseOptional(node.get("conditions"), where + ".conditions"),
                 Ir.text(output, "action", where + ".output"),
                 channels, names, sources);

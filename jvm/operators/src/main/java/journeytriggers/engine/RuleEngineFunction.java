@@ -1,16 +1,11 @@
 package journeytriggers.engine;
 
 import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
-import org.apache.flink.metrics.Counter;
-import org.apache.flink.streaming.api.TimerService;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
-import journeytriggers.TimeBuffer;
 
 /**
  * The rule engine in a job: keyed by customer_key, it buffers each customer's events until the
@@ -35,10 +30,7 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
     private final long stateTtlMs;
 
     private transient CustomerEngine engine;
-    private transient TimeBuffer<EngineEvent> buffer;
-    private transient MapState<String, RuleState> ruleStates;
-    private transient ValueState<Agenda> agenda;
-    private transient Counter lateEvents;
+    private transient EngineKeyedState state;
 
     /** The rule set's IR (journey_triggers/rules/ir.py rule_set_json); checked here. */
     public RuleEngineFunction(String rulesJson) {
@@ -61,12 +53,7 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
     @Override
     public void open(OpenContext openContext) throws Exception {
         engine = new CustomerEngine(RuleSet.parse(rulesJson, deferScore));
-        buffer = new TimeBuffer<>(getRuntimeContext().getMapState(
-                EngineDescriptors.withTtl(EngineDescriptors.buffer(), stateTtlMs)));
-        ruleStates = getRuntimeContext().getMapState(
-                EngineDescriptors.withTtl(EngineDescriptors.ruleState(), stateTtlMs));
-        agenda = getRuntimeContext().getState(EngineDescriptors.withTtl(EngineDescriptors.agenda(), stateTtlMs));
-        lateEvents = getRuntimeContext().getMetricGroup().counter("engine_late_events");
+        state = new EngineKeyedState(getRuntimeContext(), stateTtlMs);
     }
 
     @Override
@@ -76,70 +63,13 @@ public class RuleEngineFunction extends KeyedProcessFunction<String, EngineEvent
 
     @Override
     public void processElement(EngineEvent event, Context ctx, Collector<Candidate> out) throws Exception {
-        long ts = event.tsMs();
-        if (ts <= ctx.timerService().currentWatermark()) {
-            lateEvents.inc();
+        if (!state.add(event, ctx.timerService())) {
             ctx.output(LATE_EVENTS, event);
-            return;
         }
-        buffer.add(ts, event, ctx.timerService());
     }
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Candidate> out) throws Exception {
-        engine.onTime(timestamp, buffer.take(timestamp), new KeyedStore(), new KeyedTimers(ctx.timerService()), out::collect);
-    }
-
-    /** The current customer's rule states and agenda, in keyed state. */
-    private final class KeyedStore implements CustomerEngine.Store {
-        @Override
-        public RuleState get(String ruleKey) throws Exception {
-            return ruleStates.get(ruleKey);
-        }
-
-        @Override
-        public void put(String ruleKey, RuleState state) throws Exception {
-            ruleStates.put(ruleKey, state);
-        }
-
-        @Override
-        public void remove(String ruleKey) throws Exception {
-            ruleStates.remove(ruleKey);
-        }
-
-        @Override
-        public Agenda agenda() throws Exception {
-            return agenda.value();
-        }
-
-        @Override
-        public void agenda(Agenda next) throws Exception {
-            if (next == null) {
-                agenda.clear();
-            } else {
-                agenda.update(next);
-            }
-        }
-    }
-
-    /** Deadline timers; a time that still has buffered events keeps its timer. */
-    private final class KeyedTimers implements CustomerEngine.Timers {
-        private final TimerService timers;
-
-        KeyedTimers(TimerService timers) {
-            this.timers = timers;
-        }
-
-        @Override
-        public void register(long time) {
-            timers.registerEventTimeTimer(time);
-        }
-
-        @Override
-        public void delete(long time) throws Exception {
-            if (!buffer.contains(time)) {
-                timers.deleteEventTimeTimer(time);
-            }
-        }
+        state.onTime(engine, timestamp, ctx.timerService(), out::collect);
     }
 }

@@ -100,6 +100,11 @@ public final class RuleSet {
         return new RuleSet(json, rules);
     }
 
+    /** A rule set of compiled rules (no IR text: {@link #json()} is null), e.g. a timeline's. */
+    static RuleSet of(List<Rule> rules) {
+        return new RuleSet(null, rules);
+    }
+
     /** Reads and compiles an IR file; errors name the file. */
     public static RuleSet read(Path file) throws IOException {
         String text = Files.readString(file, StandardCharsets.UTF_8);
@@ -110,7 +115,7 @@ public final class RuleSet {
         }
     }
 
-    /** The IR text this rule set was compiled from. */
+    /** The IR text this rule set was compiled from, or null (see {@link #of}). */
     public String json() {
         return json;
     }
