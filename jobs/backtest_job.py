@@ -364,6 +364,7 @@ def run_backtest(args: Any) -> dict[str, Any]:
         "rules": [],
         "policy": None,
         "policy_topic": None,
+        "rules_topic": None,
         "profile_snapshots": False,
         "write_duplicates": False,
         "discard_output": False,

@@ -21,6 +21,7 @@ with other rules restores every operator's state (``tests/integration/test_rule_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jobs.compile import CONTEXT_COLUMNS, decide_candidates, field_text
@@ -28,21 +29,25 @@ from jobs.sql import (
     EVENTS_PROFILE,
     EXPLANATION_SQL_TYPE,
     PRODUCT_SQL_TYPE,
+    RULE_REJECTS,
+    RULES_CONTROL,
     catalog_records_query,
+    control_ddl,
     customer_of,
     quote,
     utc,
 )
 from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
-from journey_triggers.durations import parse_duration_ms
+from journey_triggers.rules.changes import LIVE_CATALOG_RETENTION_MS, catalog_wait_ms
 from journey_triggers.rules.ir import lower, rule_set_json
-from journey_triggers.rules.model import AbsenceTrigger, InactivityTrigger
+from journey_triggers.semantics.conditions import uses_score
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from pyflink.table import StreamTableEnvironment
+    from pyflink.table import StreamTableEnvironment, Table
 
+    from jobs.specs import KafkaSourceSpec
     from journey_triggers.rules.model import Rule
 
 ENGINE_UID = "rule-engine"
@@ -74,7 +79,12 @@ def _extras(*, scored: bool, policy: bool, catalog: bool) -> list[tuple[str, str
 
 
 def engine_inputs_query(
-    rules: Sequence[Rule], *, scored: bool, policy: bool, catalog: bool = False
+    rules: Sequence[Rule],
+    *,
+    scored: bool,
+    policy: bool,
+    catalog: bool = False,
+    every_event: bool = False,
 ) -> str:
     """Return the query of the engine's input rows (``EngineStreams.INPUT_COLUMNS``).
 
@@ -82,7 +92,7 @@ def engine_inputs_query(
     computed whether or not a rule reads it today, so that a rule that starts reading it
     finds it complete, and so that the job graph (whose operators' state a savepoint holds)
     does not depend on the rules. The rules only choose the event types let through, in the
-    same operator.
+    same operator; with ``every_event`` (rules that change live), every event goes through.
     """
     extras = _extras(scored=scored, policy=policy, catalog=catalog)
     if extras:
@@ -91,7 +101,7 @@ def engine_inputs_query(
     else:
         extras_sql = "CAST(NULL AS STRING)"
     reads: set[str] = set()
-    for rule in rules:
+    for rule in [] if every_event else rules:
         read = lower(rule).reads
         if read is None:
             reads = set()
@@ -115,6 +125,7 @@ def register_engine_candidates(
     name: str = ENGINE_UID,
     state_ttl_ms: int = 0,
     bounded: bool = False,
+    changes: RuleChanges | None = None,
 ) -> str:
     """Run the rules in the engine; register its candidates as a view and return its name.
 
@@ -124,18 +135,26 @@ def register_engine_candidates(
     The candidates' rowtime is their trigger time, and the engine's watermarks come with them.
     With a ``catalog`` (:data:`jobs.sql.CATALOG_SOURCE` registered), each also carries the
     catalog version of its anchor's product at its event time (:func:`_with_catalog`).
+    With ``changes`` (the rules control topic), the rules change live (:func:`_controlled`).
     """
     from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
     from pyflink.table import DataTypes, Schema
 
-    query = engine_inputs_query(rules, scored=scored, policy=policy, catalog=catalog)
+    query = engine_inputs_query(
+        rules, scored=scored, policy=policy, catalog=catalog, every_event=changes is not None
+    )
     j_rows = t_env.to_data_stream(t_env.sql_query(query))._j_data_stream
     engine = get_gateway().jvm.journeytriggers.engine.EngineStreams
     ir = rule_set_json(list(rules))
-    j_candidates = engine.candidates(j_rows, ir, scored, state_ttl_ms, name)
+    wait = catalog_wait(rules)
+    if changes is None:
+        j_candidates = engine.candidates(j_rows, ir, scored, state_ttl_ms, name)
+    else:
+        j_candidates = _controlled(t_env, j_rows, ir, scored, state_ttl_ms, name, changes)
+        wait = max(wait, LIVE_CATALOG_RETENTION_MS)
     if catalog:
-        j_candidates = _with_catalog(t_env, j_candidates, rules, name, bounded)
+        j_candidates = _with_catalog(t_env, j_candidates, wait, name, bounded)
     schema = (
         Schema.new_builder()
         .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
@@ -155,26 +174,98 @@ CATALOG_UID = "catalog-lookup"
 def catalog_wait(rules: Sequence[Rule]) -> int:
     """Return how long after its event time the rules' latest candidate can be emitted.
 
-    A candidate's event time is its anchor's, or an inactivity session's end (the gap minus
-    1 ms after its last event, ``semantics.evaluator``); it is emitted up to an absence's
-    window or an inactivity rule's delay and 1 ms later. The catalog lookup keeps the versions
-    that long behind its watermark.
+    A candidate's event time is its anchor's, or an inactivity session's end; it is emitted up
+    to an absence's window or an inactivity rule's delay and 1 ms later
+    (:func:`journey_triggers.rules.changes.catalog_wait_ms`). The catalog lookup keeps the
+    versions that long behind its watermark.
     """
-    wait = 0
-    for rule in rules:
-        trigger = rule.trigger
-        if isinstance(trigger, InactivityTrigger):
-            delay = parse_duration_ms(trigger.delay) if trigger.delay != "0ms" else 0
-            wait = max(wait, delay + 1)
-        elif isinstance(trigger, AbsenceTrigger):
-            wait = max(wait, parse_duration_ms(trigger.within))
-    return wait
+    return max((catalog_wait_ms(rule) for rule in rules), default=0)
+
+
+@dataclass(frozen=True)
+class RuleChanges:
+    """The rules control topic as the engine reads it (:func:`register_rule_changes`)."""
+
+    valid: Table
+    """The valid changes: change, src, src_partition, src_offset, raw, effective_ms."""
+    whole: bool
+    """Read to its end before any event passes (a bounded run), or live (holding nothing back)."""
+
+
+def register_rule_changes(
+    t_env: StreamTableEnvironment,
+    spec: KafkaSourceSpec,
+    rules: Sequence[Rule],
+    *,
+    catalog: bool,
+) -> RuleChanges:
+    """Read the rules control topic ``spec``; return its valid changes.
+
+    Each message is parsed on its own (``udfs.rule_changes``); the invalid ones become the view
+    :data:`jobs.sql.RULE_REJECTS` (with the engine's own rejections, :func:`_controlled`).
+    """
+    from udfs.rule_changes import RULE_CHANGE_FUNCTION, rule_change_udf
+
+    t_env.execute_sql(control_ddl(RULES_CONTROL, spec))
+    gated = frozenset(r.id for r in rules if uses_score(r.conditions))
+    retention = max(catalog_wait(rules), LIVE_CATALOG_RETENTION_MS) if catalog else None
+    t_env.create_temporary_function(RULE_CHANGE_FUNCTION, rule_change_udf(retention, gated))
+    parsed = t_env.sql_query(
+        f"""SELECT t.p.`change` AS `change`, src, src_partition, src_offset, line AS `raw`,
+  t.p.effective_ms AS effective_ms, t.p.reason AS `reason`
+FROM (SELECT *, {RULE_CHANGE_FUNCTION}(line, published_ms) AS p FROM {RULES_CONTROL}) t"""
+    )
+    t_env.create_temporary_view(_PARSED_CHANGES, parsed)
+    valid = t_env.sql_query(
+        "SELECT `change`, src, src_partition, src_offset, `raw`, effective_ms "
+        f"FROM {_PARSED_CHANGES} WHERE `reason` IS NULL"
+    )
+    return RuleChanges(valid, whole=spec.bounded)
+
+
+_PARSED_CHANGES = "jt_parsed_rule_changes"
+
+
+def _controlled(
+    t_env: StreamTableEnvironment,
+    j_rows: Any,
+    ir: str,
+    scored: bool,
+    state_ttl_ms: int,
+    name: str,
+    changes: RuleChanges,
+) -> Any:
+    """Return the engine's candidates with the rules changed live; register :data:`RULE_REJECTS`."""
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    engine = get_gateway().jvm.journeytriggers.engine.EngineStreams
+    j_changes = t_env.to_data_stream(changes.valid)._j_data_stream
+    outputs = engine.controlledCandidates(
+        j_rows, j_changes, ir, scored, state_ttl_ms, name, changes.whole
+    )
+    refused = t_env.from_data_stream(DataStream(outputs[1]))
+    t_env.create_temporary_view(_ENGINE_REFUSED, refused)
+    t_env.create_temporary_view(
+        RULE_REJECTS,
+        t_env.sql_query(
+            "SELECT `reason`, src AS `source`, src_partition AS source_partition, "
+            f"src_offset AS source_offset, `raw` FROM {_PARSED_CHANGES} "
+            "WHERE `reason` IS NOT NULL\n"
+            "UNION ALL\nSELECT `reason`, `source`, source_partition, source_offset, `raw` "
+            f"FROM {_ENGINE_REFUSED}"
+        ),
+    )
+    return outputs[0]
+
+
+_ENGINE_REFUSED = "jt_engine_refused_rule_changes"
 
 
 def _with_catalog(
     t_env: StreamTableEnvironment,
     j_candidates: Any,
-    rules: Sequence[Rule],
+    wait_ms: int,
     name: str,
     bounded: bool,
 ) -> Any:
@@ -189,7 +280,7 @@ def _with_catalog(
     j_versions = t_env.to_data_stream(versions)._j_data_stream
     engine = get_gateway().jvm.journeytriggers.engine.EngineStreams
     uid = CATALOG_UID + name.removeprefix(ENGINE_UID)
-    return engine.withCatalog(j_candidates, j_versions, catalog_wait(rules), bounded, uid)
+    return engine.withCatalog(j_candidates, j_versions, wait_ms, bounded, uid)
 
 
 def _extra(name: str) -> str:
@@ -206,6 +297,7 @@ def engine_decisions(
     name: str = ENGINE_UID,
     state_ttl_ms: int = 0,
     bounded: bool = False,
+    changes: RuleChanges | None = None,
 ) -> str:
     """Run ``rules`` in an engine named ``name``; return the query of their decisions.
 
@@ -221,6 +313,7 @@ def engine_decisions(
         name=name,
         state_ttl_ms=state_ttl_ms,
         bounded=bounded,
+        changes=changes,
     )
     return engine_decisions_query(
         rules, model_version=model_version, policy=policy, catalog=catalog, view=view

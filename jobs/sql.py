@@ -58,6 +58,10 @@ PROFILES_SINK = "jt_profiles"
 DUPLICATES_SINK = "jt_duplicates"
 ERASURES_SINK = "jt_erasures"
 POLICY_CONTROL = "jt_policy_control"
+RULES_CONTROL = "jt_rules_control"
+"""The rules control topic's messages (``--rules-topic``)."""
+RULE_REJECTS = "jt_rule_rejects"
+"""The rules control topic's rejected messages (invalid, stale, unknown rule)."""
 POLICY_REJECTS = "jt_policy_rejects"
 CATALOG_RAW = "jt_catalog_raw"
 CATALOG_SOURCE = "jt_catalog_source"
@@ -1042,10 +1046,15 @@ def policy_control_ddl(spec: KafkaSourceSpec, config: JobConfig) -> str:
     No watermark here: the policy stage assigns the control stream's own
     (``jobs.policy_stage``).
     """
+    return control_ddl(POLICY_CONTROL, spec)
+
+
+def control_ddl(table: str, spec: KafkaSourceSpec) -> str:
+    """Return a control topic's table ``table``: its messages, with their Kafka timestamps."""
     published = "`src_time`"  # the record's Kafka timestamp (in _KAFKA_POSITION)
     epoch = f"CAST(TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), {published}) AS BIGINT)"
     millis = f"MOD(EXTRACT(MILLISECOND FROM {published}), 1000)"
-    return f"""CREATE TEMPORARY TABLE {POLICY_CONTROL} (
+    return f"""CREATE TEMPORARY TABLE {table} (
   `line` STRING,
   {_KAFKA_POSITION}
   `published_ms` AS {epoch} * 1000 + {millis}
@@ -1059,14 +1068,17 @@ def policy_control_query() -> str:
     return f"SELECT line, src, src_partition, src_offset, published_ms FROM {POLICY_CONTROL}"
 
 
-def dead_letter_query(*, catalog: bool = False, policy_rejects: bool = False) -> str:
+def dead_letter_query(
+    *, catalog: bool = False, policy_rejects: bool = False, rule_rejects: bool = False
+) -> str:
     """Return the query of the dead letters: invalid, conflicting, catalog and control records.
 
     Conflicting records are those whose event id another record holds (:data:`CONFLICTS`).
 
     One query for all: each INSERT into a Kafka exactly-once sink is a sink of its own, and
     two would share a transactional-id prefix. With ``policy_rejects``, the invalid control
-    messages the policy stage rejected (the view :data:`POLICY_REJECTS`) join them.
+    messages the policy stage rejected (the view :data:`POLICY_REJECTS`) join them; with
+    ``rule_rejects``, the rejected rule changes (the view :data:`RULE_REJECTS`).
     """
     conflict = quote(REJECT_CONFLICTING_EVENT_ID)
     events = f"""SELECT reject_reason, src, src_partition, src_offset, line
@@ -1082,6 +1094,10 @@ SELECT {reason}, src, src_partition, src_offset, line FROM {CATALOG_SOURCE} WHER
         events += f"""
 UNION ALL
 SELECT `reason`, `source`, `source_partition`, `source_offset`, `raw` FROM {POLICY_REJECTS}"""
+    if rule_rejects:
+        events += f"""
+UNION ALL
+SELECT `reason`, `source`, `source_partition`, `source_offset`, `raw` FROM {RULE_REJECTS}"""
     return events
 
 

@@ -235,8 +235,16 @@ def decisions_query_of(
     """
     catalog = config.catalog is not None
     if config.engine == "jvm":
-        from jobs.engine_stage import ENGINE_UID, engine_decisions
+        from jobs.engine_stage import ENGINE_UID, engine_decisions, register_rule_changes
 
+        changes = None
+        if config.rules_topic is not None and name is None:
+            changes = register_rule_changes(
+                t_env,
+                config.rules_topic,
+                rules,
+                catalog=catalog,
+            )
         return engine_decisions(
             t_env,
             rules,
@@ -246,6 +254,7 @@ def decisions_query_of(
             name=ENGINE_UID if name is None else f"{ENGINE_UID}-{name}",
             state_ttl_ms=config.state_ttl_ms,
             bounded=bounded,
+            changes=changes,
         )
     return decisions_query(rules, model_version=model_version, catalog=catalog, policy=policy)
 
@@ -274,9 +283,8 @@ def build_pipeline(
         statement_set.add_insert_sql(sql.profiles_insert())
     rules = config.active_rules()
     catalog = config.catalog is not None
+    live_rules = config.rules_topic is not None
     if config.policy is None:
-        dead = t_env.sql_query(sql.dead_letter_query(catalog=catalog))
-        statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
         triggers = t_env.sql_query(
             decisions_query_of(
                 t_env,
@@ -287,6 +295,8 @@ def build_pipeline(
                 bounded=is_bounded(source),
             )
         )
+        dead = t_env.sql_query(sql.dead_letter_query(catalog=catalog, rule_rejects=live_rules))
+        statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
         columns = ("rule_id", "status", None, "trigger_time_ms")
         statement_set.add_insert(
             sql.DECISIONS_SINK, decision_metrics(t_env, triggers, columns, candidates=True)
@@ -308,7 +318,9 @@ def build_pipeline(
     if rejects is not None:
         t_env.create_temporary_view(sql.POLICY_REJECTS, rejects)
     dead = t_env.sql_query(
-        sql.dead_letter_query(catalog=catalog, policy_rejects=rejects is not None)
+        sql.dead_letter_query(
+            catalog=catalog, policy_rejects=rejects is not None, rule_rejects=live_rules
+        )
     )
     statement_set.add_insert(sql.DEAD_LETTER_SINK, counted(t_env, dead, DEAD_LETTER_METRIC))
     decisions = _measured(t_env, decisions)
@@ -634,6 +646,14 @@ def _add_logic_arguments(io: argparse._ArgumentGroup) -> None:
         "applied live, from their effective_from (default: when published); invalid ones are "
         "dead-lettered. Starts from --policy, or the default policy",
     )
+    io.add_argument(
+        "--rules-topic",
+        metavar="TOPIC",
+        help="rules control topic at --bootstrap-servers (JVM engine): rule changes (put, "
+        "disable, enable, remove) applied live from their effective_from (default: when "
+        "published), unchanged rules keeping their state; invalid, stale and unknown-rule "
+        "changes are dead-lettered. Starts from the rule files",
+    )
 
 
 def load_job_rules(
@@ -751,6 +771,21 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
             properties=kafka_properties,
         )
         config = replace(config, policy_topic=control)
+    if args.rules_topic:
+        if not args.bootstrap_servers:
+            msg = "--rules-topic needs --bootstrap-servers"
+            raise ConfigError(msg)
+        if config.engine != "jvm":
+            msg = "--rules-topic needs --engine jvm (the SQL engine compiles its rules at start)"
+            raise ConfigError(msg)
+        rules_control = KafkaSourceSpec(
+            bootstrap_servers=args.bootstrap_servers,
+            topic=args.rules_topic,
+            group_id=f"{args.group_id}-rules",
+            bounded=bounded,
+            properties=kafka_properties,
+        )
+        config = replace(config, rules_topic=rules_control)
     source: SourceSpec
     if args.input_file:
         source = FileSourceSpec(path=args.input_file)

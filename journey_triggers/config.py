@@ -107,6 +107,9 @@ class JobConfig:
     trigger with status ``fired`` and decides nothing."""
     policy_topic: KafkaSourceSpec | None = None
     """The control topic of live policy versions (``jobs.policy_stage``), if any."""
+    rules_topic: KafkaSourceSpec | None = None
+    """The rules control topic (``journey_triggers.rules.changes``): rule changes applied live
+    by the engine, if any."""
     engine: str = "jvm"
     """Where the rules run: ``sql`` or ``jvm`` (see :data:`ENGINES`)."""
     fail_once: InjectedFault | None = None

@@ -28,11 +28,13 @@ Effective times need not follow arrival: a ``disable``, ``enable`` or ``remove``
 effect after the rule was removed (by a change that arrived earlier with an earlier time)
 does nothing.
 
-A change reaches the job through Kafka, so the job can only apply it from its effective time
-if the change arrives before the job's event time passes E: the engine holds events until the
-control topic's watermark passes them, except while the topic is idle
-(``--idle-timeout``). A change that arrives later applies from the next time each customer is
-evaluated; the job counts it (``late_rule_changes``). This reference applies every change at E.
+A change reaches the job through Kafka, so the job applies it from its effective time only if
+it arrives before the job's event time (the watermark) passes E. Live, changes hold no event
+back: a change published with the default effective time (its publication) reaches the job
+within moments, long before the watermark, which trails the events by the out-of-orderness
+bound, gets there; a change dated in the past applies from when it arrives (the job counts it:
+``late_rule_changes``). A bounded run reads the whole topic before any event passes, so every
+change applies at E. This reference applies every change at E.
 """
 
 from __future__ import annotations

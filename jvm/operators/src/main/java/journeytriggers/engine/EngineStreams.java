@@ -1,9 +1,11 @@
 package journeytriggers.engine;
 
-import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.flink.api.common.eventtime.Watermark;
+import org.apache.flink.api.common.eventtime.WatermarkGenerator;
+import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.typeinfo.BasicArrayTypeInfo;
@@ -70,18 +72,19 @@ public final class EngineStreams {
     /**
      * As {@link #candidates}, with the rules also changed live by {@code changes}: rows whose
      * columns 0-4 are {@link ControlledRuleEngineFunction#CHANGE_TYPE}'s and column 5 the change's
-     * effective time (epoch ms). The changes' event time is their effective time; with
-     * {@code wholeChanges} (a bounded run) they have no watermark until read to their end, so no
-     * event passes a change not read yet; otherwise their watermark follows them and they are
-     * idle after {@code idleMs} without one, so a quiet topic holds nothing back. Returns the
-     * candidate rows and the rejected changes (rows of {@link ControlledRuleEngineFunction#REJECT_TYPE}).
+     * effective time (epoch ms). With {@code wholeChanges} (a bounded run) the changes have no
+     * watermark until read to their end, so no event passes a change not read yet. Live, they
+     * hold no event back (their watermark is the end of time at once): a change applies from its
+     * effective time if it arrives before the events' watermark passes that time, and otherwise
+     * from when it arrives (ControlledRuleEngineFunction counts those). Returns the candidate rows
+     * and the rejected changes (rows of {@link ControlledRuleEngineFunction#REJECT_TYPE}).
      */
     public static List<DataStream<Row>> controlledCandidates(
             DataStream<Row> rows, DataStream<Row> changes, String rulesJson, boolean deferScore, long stateTtlMs,
-            String name, boolean wholeChanges, long idleMs) {
+            String name, boolean wholeChanges) {
         WatermarkStrategy<Row> strategy = wholeChanges
                 ? WatermarkStrategy.noWatermarks()
-                : WatermarkStrategy.<Row>forMonotonousTimestamps().withIdleness(Duration.ofMillis(Math.max(idleMs, 1)));
+                : WatermarkStrategy.forGenerator(context -> new HoldingNothingBack());
         DataStream<Row> timed = changes
                 .map(row -> Row.of(row.getField(0), row.getField(1), row.getField(2), row.getField(3),
                         row.getField(4), row.getField(5)), CHANGE_ROW_TYPE)
@@ -104,6 +107,17 @@ public final class EngineStreams {
                 .uid(name);
         DataStream<Row> out = candidates.map(new ToRow(), OUTPUT_TYPE).name(name + "-output").uid(name + "-output");
         return List.of(out, candidates.getSideOutput(ControlledRuleEngineFunction.REJECTED));
+    }
+
+    /** A watermark generator that lets every other input lead: the end of time, at once. */
+    static final class HoldingNothingBack implements WatermarkGenerator<Row> {
+        @Override
+        public void onEvent(Row event, long eventTimestamp, WatermarkOutput output) {}
+
+        @Override
+        public void onPeriodicEmit(WatermarkOutput output) {
+            output.emitWatermark(new Watermark(Long.MAX_VALUE));
+        }
     }
 
     private static final RowTypeInfo CHANGE_ROW_TYPE = appended(ControlledRuleEngineFunction.CHANGE_TYPE,

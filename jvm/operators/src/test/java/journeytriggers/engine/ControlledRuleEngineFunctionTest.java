@@ -198,4 +198,18 @@ class ControlledRuleEngineFunctionTest {
             assertNothingLeft(restored);
         }
     }
+
+    @Test
+    void changesArrivingAfterSomeEventsWereEvaluatedApplyFromTheirTime() throws Exception {
+        try (var h = harness(rules(ABSENCE))) {
+            send(h, event("e1", "add_to_cart", 10L), event("e2", "page_view", 20L));
+            watermark(h, 30L);
+            h.processBroadcastElement(put(EVENT, 40L, 0L), 0L);
+            h.processBroadcastElement(put(absence(2), 40L, 1L), 0L);
+            send(h, event("e3", "page_view", 50L), event("e4", "add_to_cart", 60L));
+            watermark(h, 1_000L);
+            assertEquals(List.of("ev@1:50", "abs@2:160"), fired(h));
+            assertNothingLeft(h);
+        }
+    }
 }
