@@ -6,12 +6,14 @@ rule gets version 2 (a new threshold), a rule is added, the click rule is disabl
 enabled again, the count rule is later removed; and three bad changes (an invalid rule, a stale
 version, an unknown rule) become dead letters with their reasons. The job never restarts. The
 pending cart of the unchanged rule fires once; every decision, with its rule version, equals
-the reference's timeline (``semantics.rule_changes``).
+the reference's timeline (``semantics.rule_changes``). A bounded replay of both topics then
+makes the same decisions and dead letters.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -23,7 +25,13 @@ from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.rules.changes import parse_rule_change
 from journey_triggers.rules.model import Rule
 from journey_triggers.semantics.evaluator import evaluate_rules
-from tests.integration.conftest import LIVE_T0, assert_same_decisions, kafka_sink, live_job
+from tests.integration.conftest import (
+    LIVE_T0,
+    assert_same_decisions,
+    kafka_sink,
+    live_job,
+    run_pipeline,
+)
 from tests.integration.test_rule_changes import ABANDONED, LOGIN, _event, _views
 
 pytestmark = pytest.mark.integration
@@ -134,6 +142,24 @@ def test_rules_change_live_with_state_kept_for_unchanged_rules(
     fired = sorted(
         (d["rule_id"], d["rule_version"], d["explanation"]["anchor_event_id"]) for d in decisions
     )
+    # The replay: both topics read bounded; every change applies at its effective time.
+    topics = {f"lr2.{name}": 1 for name in ("decisions", "dlq", "late", "erasures")}
+    broker.create_topics(bootstrap, topics)
+    assert config.rules_topic is not None
+    replayed = replace(
+        config,
+        rules_topic=replace(config.rules_topic, bounded=True),
+        checkpoint_dir=(tmp_path / "replay-checkpoints").as_uri(),
+    )
+    run_pipeline(
+        KafkaSourceSpec(bootstrap_servers=bootstrap, topic="lr.events", bounded=True),
+        kafka_sink(bootstrap, "lr2"),
+        replayed,
+    )
+    again = consume_json(bootstrap, "lr2.decisions", expected=len(expected), max_wait_s=60)
+    assert_same_decisions(again, expected)
+    dead_again = consume_json(bootstrap, "lr2.dlq", expected=3, max_wait_s=30)
+    assert sorted(d["source_offset"] for d in dead_again) == [5, 6, 7]
     assert fired == [
         ("abandoned", 1, "c1-add_to_cart-0"),
         ("clicked", 1, "c5-email_click-2"),
