@@ -40,7 +40,6 @@ from jobs.sql import (
 from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
 from journey_triggers.rules.changes import LIVE_CATALOG_RETENTION_MS, catalog_wait_ms
 from journey_triggers.rules.ir import lower, rule_set_json
-from journey_triggers.semantics.conditions import uses_score
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -207,9 +206,8 @@ def register_rule_changes(
     from udfs.rule_changes import RULE_CHANGE_FUNCTION, rule_change_udf
 
     t_env.execute_sql(control_ddl(RULES_CONTROL, spec))
-    gated = frozenset(r.id for r in rules if uses_score(r.conditions))
     retention = max(catalog_wait(rules), LIVE_CATALOG_RETENTION_MS) if catalog else None
-    t_env.create_temporary_function(RULE_CHANGE_FUNCTION, rule_change_udf(retention, gated))
+    t_env.create_temporary_function(RULE_CHANGE_FUNCTION, rule_change_udf(retention, tuple(rules)))
     parsed = t_env.sql_query(
         f"""SELECT t.p.`change` AS `change`, src, src_partition, src_offset, line AS `raw`,
   t.p.effective_ms AS effective_ms, t.p.reason AS `reason`

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from journey_triggers import __version__
 from journey_triggers.broker import DEFAULT_STATE_DIR
@@ -215,6 +216,83 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from jobs.backtest_job import run_backtest
 
     run_backtest(args)
+    return 0
+
+
+def _with_absolute_stores(value: Any, base: Path) -> Any:
+    """Return a dumped rule with each store list's path made absolute (relative to ``base``)."""
+    if isinstance(value, dict):
+        out = {k: _with_absolute_stores(v, base) for k, v in value.items()}
+        stores = out.get("stores")
+        if isinstance(stores, str) and "max_km" in out and not Path(stores).is_absolute():
+            out["stores"] = str((base / stores).resolve())
+        return out
+    if isinstance(value, list):
+        return [_with_absolute_stores(v, base) for v in value]
+    return value
+
+
+def rule_change_messages(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Return the (rule id, message) records ``publish-rules`` sends.
+
+    Each is checked on its own as the job checks it (the job also refuses score conditions that
+    differ from its rule files, which this command cannot see); raise ``RuleChangeError`` or
+    ``RuleFileError`` naming what is wrong.
+    """
+    from journey_triggers.rules.changes import RuleChangeError, parse_rule_change
+    from journey_triggers.rules.loader import load_rules
+
+    effective: dict[str, Any] = {}
+    if args.effective_from is not None:
+        text = args.effective_from
+        effective["effective_from"] = int(text) if text.isdigit() else text
+    messages: list[tuple[str, str, str]] = []
+    for item in load_rules(args.rules) if args.rules else []:
+        rule = item.rule.model_dump(mode="json", by_alias=True, exclude_none=True)
+        rule = _with_absolute_stores(rule, Path(item.path).parent)
+        where = f"{item.path}:{item.line}"
+        messages.append((where, item.rule.id, json.dumps({"op": "put", **effective, "rule": rule})))
+    for op in ("disable", "enable", "remove"):
+        for rule_id in getattr(args, op) or []:
+            message = json.dumps({"op": op, **effective, "rule_id": rule_id})
+            messages.append((f"--{op} {rule_id}", rule_id, message))
+    if not messages:
+        msg = "nothing to publish: give rule files or --disable/--enable/--remove"
+        raise RuleChangeError(msg)
+    problems = []
+    for where, _, message in messages:
+        try:
+            parse_rule_change(message, published_ms=0)
+        except RuleChangeError as err:
+            problems.append(f"{where}: {err}")
+    if problems:
+        raise RuleChangeError("\n".join(problems))
+    return [(rule_id, message) for _, rule_id, message in messages]
+
+
+def _cmd_publish_rules(args: argparse.Namespace) -> int:
+    """Publish rule changes to the rules control topic of a running job."""
+    from journey_triggers.kafka_io import produce
+    from journey_triggers.rules.changes import RuleChangeError
+    from journey_triggers.rules.loader import RuleFileError
+
+    try:
+        records = rule_change_messages(args)
+    except RuleFileError as err:
+        print("\n".join(["error: nothing was published", *map(str, err.problems)]), file=sys.stderr)
+        return 1
+    except RuleChangeError as err:
+        print(f"error: nothing was published\n{err}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        for _, message in records:
+            print(message)
+        return 0
+    if not args.bootstrap_servers:
+        print("error: --bootstrap-servers is required (or --dry-run)", file=sys.stderr)
+        return 2
+    sent = produce(args.bootstrap_servers, args.topic, records)
+    print(f"published {sent} rule changes to {args.topic} on {args.bootstrap_servers}")
     return 0
 
 
@@ -493,6 +571,33 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--bootstrap-servers", required=True)
     load.add_argument("--topic", default="catalog", help="default: catalog")
     load.set_defaults(func=_cmd_load_catalog)
+
+    publish = commands.add_parser(
+        "publish-rules",
+        help="publish rule changes to a running job's --rules-topic",
+        description="Send rule changes to the rules control topic: a put of every rule of the "
+        "rule files (a rule the job runs with the same version changes nothing), and disable, "
+        "enable or remove by rule id. Every change is checked first as the job checks it; any "
+        "problem publishes nothing and exits 1.",
+    )
+    publish.add_argument(
+        "rules", nargs="*", metavar="RULES", help="rule files, or directories of *.yaml files"
+    )
+    publish.add_argument("--disable", action="append", metavar="RULE_ID", help="repeatable")
+    publish.add_argument("--enable", action="append", metavar="RULE_ID", help="repeatable")
+    publish.add_argument("--remove", action="append", metavar="RULE_ID", help="repeatable")
+    publish.add_argument(
+        "--effective-from",
+        metavar="TIME",
+        help="event time the changes take effect: epoch ms or ISO-8601 with a zone "
+        "(default: when published)",
+    )
+    publish.add_argument("--bootstrap-servers", help="required unless --dry-run")
+    publish.add_argument("--topic", default="rules", help="default: rules")
+    publish.add_argument(
+        "--dry-run", action="store_true", help="print the messages, one per line; send nothing"
+    )
+    publish.set_defaults(func=_cmd_publish_rules)
 
     validate = commands.add_parser(
         "validate",

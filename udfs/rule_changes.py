@@ -18,7 +18,11 @@ from journey_triggers.rules.changes import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pyflink.table.udf import UserDefinedScalarFunctionWrapper
+
+    from journey_triggers.rules.model import Rule
 
 RULE_CHANGE_FUNCTION = "jt_rule_change"
 """The SQL name of :func:`rule_change_udf`'s function."""
@@ -42,7 +46,7 @@ def rule_change_row(
     published_ms: int | None,
     *,
     catalog_retention_ms: int | None = None,
-    score_gated: frozenset[str] = frozenset(),
+    start_rules: Sequence[Rule] = (),
 ) -> tuple[str | None, int | None, str | None]:
     """Return (change JSON, effective ms, None) for a valid message, else (None, None, reason)."""
     if line is None or not line.strip():
@@ -52,7 +56,7 @@ def rule_change_row(
             line,
             published_ms or 0,
             catalog_retention_ms=catalog_retention_ms,
-            score_gated=score_gated,
+            start_rules=start_rules,
         )
         return change.to_json(), change.effective_ms, None
     except RuleChangeError as err:
@@ -62,7 +66,7 @@ def rule_change_row(
 
 
 def rule_change_udf(
-    catalog_retention_ms: int | None, score_gated: frozenset[str]
+    catalog_retention_ms: int | None, start_rules: Sequence[Rule]
 ) -> UserDefinedScalarFunctionWrapper:
     """Return the parser as a SQL scalar function of (line, published_ms)."""
     from pyflink.common import Row
@@ -74,7 +78,7 @@ def rule_change_udf(
                 line,
                 published_ms,
                 catalog_retention_ms=catalog_retention_ms,
-                score_gated=score_gated,
+                start_rules=start_rules,
             )
         )
 

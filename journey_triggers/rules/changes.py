@@ -20,6 +20,7 @@ and what a live change cannot do in this job (see :func:`parse_rule_change`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,15 +136,16 @@ def parse_rule_change(
     published_ms: int,
     *,
     catalog_retention_ms: int | None = None,
-    score_gated: frozenset[str] = frozenset(),
+    start_rules: Sequence[Rule] | None = None,
 ) -> RuleChange:
     """Return the change a control message holds; raise :class:`RuleChangeError` saying why not.
 
     ``published_ms`` is the message's Kafka timestamp, its effective time when it states none.
-    A live change cannot give a rule a score condition, nor put a new version of a rule of
-    ``score_gated`` (the start rules with one): the job decides those after scoring, with
-    conditions compiled when it starts (change such rules in the rule files and restart from a
-    savepoint). With a catalog (``catalog_retention_ms``), a live rule may wait at most that
+    With the job's ``start_rules`` (its rule files), a live change cannot give a rule a score
+    condition, nor put a new version of a start rule that has one: the job decides those after
+    scoring, with conditions compiled when it starts (change such rules in the rule files and
+    restart from a savepoint). Putting such a start rule again unchanged is allowed (it changes
+    nothing). With a catalog (``catalog_retention_ms``), a live rule may wait at most that
     long between its event time and its decision (an absence window, an inactivity delay).
     """
     from journey_triggers.semantics.conditions import uses_score
@@ -168,7 +170,11 @@ def parse_rule_change(
         msg = "'put' carries the whole rule in 'rule' (and has no 'rule_id')"
         raise RuleChangeError(msg)
     rule = _rule(document.get("rule"))
-    if uses_score(rule.conditions) or rule.id in score_gated:
+    start = {r.id: r for r in start_rules or ()}
+    scored = uses_score(rule.conditions) or (
+        rule.id in start and uses_score(start[rule.id].conditions)
+    )
+    if start_rules is not None and scored and start.get(rule.id) != rule:
         msg = (
             f"rule '{rule.id}': a score condition cannot be added or changed live (the job "
             "decides it after scoring, compiled at start); put the rule in the rule files and "

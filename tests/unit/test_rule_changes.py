@@ -98,12 +98,17 @@ def test_invalid_messages_say_why(message, reason):
 
 def test_a_live_rule_cannot_bring_a_score_condition_or_outwait_the_catalog():
     scored = {**VIEW, "conditions": {"score": {"gte": 0.5}}}
+    start = (rule(scored),)
+    # Unchanged from the rule files: allowed (the engine sees the same rule, a no-op).
+    same = parse_rule_change(json.dumps({"op": "put", "rule": scored}), 0, start_rules=start)
+    assert same.rule == start[0]
     with pytest.raises(RuleChangeError, match="score condition cannot be added or changed live"):
-        parse_rule_change(json.dumps({"op": "put", "rule": scored}), published_ms=0)
-    with pytest.raises(RuleChangeError, match="score condition"):
         parse_rule_change(
-            json.dumps({"op": "put", "rule": VIEW}), published_ms=0, score_gated=frozenset({"view"})
+            json.dumps({"op": "put", "rule": {**scored, "id": "new"}}), 0, start_rules=()
         )
+    with pytest.raises(RuleChangeError, match="score condition"):
+        edited = {**VIEW, "version": 2}  # a new version of a start rule with a score condition
+        parse_rule_change(json.dumps({"op": "put", "rule": edited}), 0, start_rules=start)
     with pytest.raises(RuleChangeError, match="longer than the catalog keeps versions"):
         parse_rule_change(
             json.dumps({"op": "put", "rule": ABSENCE}), published_ms=0, catalog_retention_ms=60_000
@@ -149,3 +154,38 @@ def test_republishing_the_same_rule_changes_nothing():
     changes = [put(ABSENCE, T0 + MINUTE)]
     assert fired(evaluate_rules([rule(ABSENCE)], events, changes=changes)) == ["cart@1:15"]
     assert rule_timeline([rule(ABSENCE)], changes).rejected == ()
+
+
+def test_publish_rules_sends_each_rule_of_the_files_as_the_job_reads_it(capsys):
+    from pathlib import Path
+
+    from journey_triggers import cli
+    from journey_triggers.rules.ir import lower
+    from journey_triggers.rules.loader import load_rules
+
+    pack = Path(__file__).resolve().parents[2] / "rules"
+    assert cli.main(["publish-rules", str(pack), "--disable", "x", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    published = [parse_rule_change(line, published_ms=7) for line in lines]
+    rules = [item.rule for item in load_rules([pack])]
+    # The same rules: a store list's path is made absolute, and its stores are the same.
+    assert [lower(c.rule).to_json() for c in published[:-1] if c.rule] == [
+        lower(rule).to_json() for rule in rules
+    ]
+    assert published[-1] == RuleChange("disable", "x", 7)
+    assert {c.effective_ms for c in published} == {7}  # no --effective-from: when published
+
+
+def test_publish_rules_publishes_nothing_when_a_change_is_invalid(tmp_path, capsys):
+    from journey_triggers import cli
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrules:\n  - id: a\n    version: 1\n")
+    assert cli.main(["publish-rules", str(rules), "--dry-run"]) == 1
+    assert f"{rules}:3" in capsys.readouterr().err
+    assert cli.main(["publish-rules", "--dry-run"]) == 1
+    assert "nothing to publish" in capsys.readouterr().err
+    assert (
+        cli.main(["publish-rules", "--remove", "a", "--effective-from", "soon", "--dry-run"]) == 1
+    )
+    assert "effective_from must be" in capsys.readouterr().err
