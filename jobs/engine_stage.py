@@ -1,12 +1,11 @@
-"""The rule engine in the job (``--engine jvm``): every rule as data, in one keyed Java operator.
+"""The rule engine in the job: every rule as data, in one keyed Java operator.
 
 The prepared events (on time, identities stitched, with the session start and the profile)
 leave the SQL as rows, and the Java steps of
 ``journeytriggers.engine.EngineStreams`` turn them into candidates: keyed by customer, each
 customer's events evaluated in (ts, event_id, raw) order once the watermark passes them,
 against the rule set's IR (:mod:`journey_triggers.rules.ir`). The candidates come back as a
-table with the columns the SQL compiler's rules give (:func:`jobs.compile.decisions_query`),
-so scoring, the policy stage and the sinks are the same for both engines.
+table (:func:`engine_decisions_query`) for scoring, the policy stage and the sinks.
 
 What later stages read of a candidate's anchor event (the policy's context fields, the
 profile the model scores, and for rules with a score condition the record and session start
@@ -24,22 +23,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jobs.compile import CONTEXT_COLUMNS, decide_candidates, field_text
+from jobs.jvm_streams import through_java
 from jobs.sql import (
+    CONTEXT_COLUMNS,
+    DECISION_FIELDS,
     EVENTS_PROFILE,
     EXPLANATION_SQL_TYPE,
+    FEATURES_SQL_TYPE,
     PRODUCT_SQL_TYPE,
     RULE_REJECTS,
     RULES_CONTROL,
     catalog_records_query,
     control_ddl,
     customer_of,
+    field_text,
     quote,
     utc,
 )
 from journey_triggers.decisions import DECISION_SCHEMA_VERSION, STATUS_FIRED
 from journey_triggers.rules.changes import LIVE_CATALOG_RETENTION_MS, catalog_wait_ms
 from journey_triggers.rules.ir import lower, rule_set_json
+from udfs.features import FEATURE_NAMES
+from udfs.scoring import PROPENSITY_FUNCTION
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -314,11 +319,12 @@ def engine_decisions(
         changes=changes,
     )
     return engine_decisions_query(
-        rules, model_version=model_version, policy=policy, catalog=catalog, view=view
+        t_env, rules, model_version=model_version, policy=policy, catalog=catalog, view=view
     )
 
 
 def engine_decisions_query(
+    t_env: StreamTableEnvironment,
     rules: Sequence[Rule],
     *,
     model_version: str | None,
@@ -328,8 +334,12 @@ def engine_decisions_query(
 ) -> str:
     """Return the query of the decisions from the engine's candidates (the view ``view``).
 
-    The columns of :func:`jobs.compile.decisions_query`: scored, gated by score conditions and
-    with the policy's context as there.
+    Its columns are :data:`jobs.sql.DECISION_FIELDS`, then with ``policy`` the trigger's
+    context (:data:`jobs.sql.CONTEXT_COLUMNS`). With a model (``model_version``), every
+    candidate is scored by the UDF (Arrow batches of the small candidate stream) and the rules
+    with a score condition are decided on the scored candidates, in the JVM
+    (``journeytriggers.engine.ScoreGateOperator``); decisions carry the score, the model
+    version and the features. Without one, those columns are NULL.
     """
     explanation = (
         "CAST(ROW(kind, summary, anchor_event_id, anchor_event_type, anchor_time, `window`, "
@@ -367,30 +377,65 @@ def engine_decisions_query(
         }
         assert tuple(context) == CONTEXT_COLUMNS
         columns += [f"{value} AS {name}" for name, value in context.items()]
-    candidates = "SELECT " + ",\n  ".join(columns) + f"\nFROM {view}"
-    if not catalog:
-        return decide_candidates(
-            candidates, rules, model_version=model_version, catalog=False, policy=policy
-        )
-    # Two branches, not a CASE: Flink's planner mishandles ROW values in CASE (compile._product).
-    found = "catalog_found"
-    version = f"CASE WHEN {found} THEN {utc('catalog_version_ms')} END"
-    row = (
-        f"CAST(ROW(product_id, {found}, catalog_category, catalog_price, catalog_margin_tier, "
-        f"{version}) AS {PRODUCT_SQL_TYPE})"
-    )
 
     def branch(product: str, where: str) -> str:
         listed = ",\n  ".join([*columns, f"{product} AS product"])
-        return f"SELECT {listed}\nFROM {view}\nWHERE {where}"
+        return f"SELECT {listed}\nFROM {view}{where}"
 
-    with_product = branch(row, "product_id IS NOT NULL")
-    without = branch(f"CAST(NULL AS {PRODUCT_SQL_TYPE})", "product_id IS NULL")
-    return decide_candidates(
-        f"{with_product}\nUNION ALL\n{without}",
-        rules,
-        model_version=model_version,
-        catalog=False,
-        policy=policy,
-        product="product",
+    null_product = f"CAST(NULL AS {PRODUCT_SQL_TYPE})"
+    if catalog:
+        # Two branches, not a CASE: Flink's planner mishandles ROW values in CASE.
+        found = "catalog_found"
+        version = f"CASE WHEN {found} THEN {utc('catalog_version_ms')} END"
+        row = (
+            f"CAST(ROW(product_id, {found}, catalog_category, catalog_price, "
+            f"catalog_margin_tier, {version}) AS {PRODUCT_SQL_TYPE})"
+        )
+        candidates = (
+            f"{branch(row, ' WHERE product_id IS NOT NULL')}\nUNION ALL\n"
+            f"{branch(null_product, ' WHERE product_id IS NULL')}"
+        )
+    else:
+        candidates = branch(null_product, "")
+    decision = ", ".join(DECISION_FIELDS[: DECISION_FIELDS.index("score")])
+    context_columns = "".join(f", {c}" for c in CONTEXT_COLUMNS) if policy else ""
+    if model_version is None:
+        return f"""SELECT {decision}, CAST(NULL AS DOUBLE) AS score,
+  CAST(NULL AS STRING) AS model_version, CAST(NULL AS {FEATURES_SQL_TYPE}) AS features,
+  product{context_columns}
+FROM (
+{candidates}
+) g"""
+    scored = t_env.sql_query(
+        f"""SELECT c.*, c.s.score AS score
+FROM (
+  SELECT u.*, {PROPENSITY_FUNCTION}(u.profile, u.event_type, u.ts_ms) AS s
+  FROM (
+{candidates}
+  ) u
+) c"""
     )
+    gated = view + "_scored"
+    t_env.create_temporary_view(gated, _score_gated(t_env, scored, rules, view))
+    features = ", ".join(f"s.`{name}`" for name in FEATURE_NAMES)
+    return f"""SELECT {decision}, score, {quote(model_version)} AS model_version,
+  CAST(ROW({features}) AS {FEATURES_SQL_TYPE}) AS features, product{context_columns}
+FROM {gated}"""
+
+
+def _score_gated(
+    t_env: StreamTableEnvironment, scored: Table, rules: Sequence[Rule], view: str
+) -> Table:
+    """Return the scored candidates whose rule's conditions hold (``ScoreGateOperator``)."""
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    names = list(scored.get_schema().get_field_names())
+    fields = gateway.jvm.journeytriggers.engine.ScoreGateOperator.FIELDS
+    positions = gateway.new_array(gateway.jvm.int, len(fields))
+    for index, name in enumerate(fields):
+        positions[index] = names.index(name)
+    gate = gateway.jvm.journeytriggers.engine.ScoreGateOperator(
+        rule_set_json(list(rules)), positions
+    )
+    return through_java(t_env, scored, gate, f"{view.replace('_', '-')}-score-gate")

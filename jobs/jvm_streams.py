@@ -152,6 +152,15 @@ def _through(t_env: StreamTableEnvironment, table: Table, operator: Any, name: s
     return j_stream.transform(name, j_stream.getType(), operator).uid(name).name(name)
 
 
+def through_java(t_env: StreamTableEnvironment, table: Table, operator: Any, name: str) -> Table:
+    """Return ``table``'s rows after a Java ``operator``, as a table again.
+
+    The operator emits rows of its input's type; it is chained after ``table``'s last operator,
+    named and given the uid ``name``.
+    """
+    return t_env.from_data_stream(_python_stream(_through(t_env, table, operator, name)))
+
+
 def _python_stream(j_stream: Any) -> Any:
     from pyflink.datastream import DataStream
 

@@ -9,10 +9,10 @@ The pipeline, all in JVM operators:
 3. Records with a reason go to the dead-letter sink; valid records behind their partition's
    maximum by more than the bound go to the late sink; the rest, keyed by customer after
    identity stitching (``events_views``), form ``jt_events``.
-4. Each rule compiles to one INSERT into the decisions sink (``jobs/compile.py``): event
-   rules are filters, absence rules event-time interval LEFT JOINs of ``jt_events`` with
-   itself. The semantics are stated in plain Python in ``journey_triggers.semantics.evaluator``,
-   and tests hold the two equal.
+4. The rule engine (``jobs/engine_stage.py``, a keyed Java operator) evaluates every rule, as
+   data, over ``jt_events_profile``; its candidates come back here for scoring, the policy
+   stage and the sinks. The semantics are stated in plain Python in
+   ``journey_triggers.semantics.evaluator``, and tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -872,13 +872,30 @@ DECISION_FIELDS = (
 """The decision record's fields, in the order the rules' query has them."""
 
 
+CONTEXT_COLUMNS = (
+    "ctx_time_zone",
+    "ctx_device_type",
+    "ctx_channel",
+    "ctx_anchor_ms",
+    "ctx_priority",
+)
+"""The trigger context the policy stage reads, after the decision columns."""
+
+
+def field_text(field: str, column: str = "line") -> str:
+    """Return SQL for a record field's value as text (JSON_VALUE), NULL when it has none.
+
+    Field names are validated by the rule model: identifiers joined by dots.
+    """
+    return json_value("$." + field, column)
+
+
 def policy_input_query(decisions: str) -> str:
     """Return the policy stage's input: candidate triggers and the events the policy reads.
 
     Columns: customer, event time, kind (``candidate`` or the event type) and a JSON body (the
     candidate's record and context, or the event as received).
     """
-    from jobs.compile import CONTEXT_COLUMNS
     from journey_triggers.semantics.policy import POLICY_EVENT_TYPES
 
     def value(name: str) -> str:

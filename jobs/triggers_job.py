@@ -23,12 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs import sql
-from jobs.compile import (
-    PROPENSITY_FUNCTION,
-    RuleCompileError,
-    compile_select,
-    decisions_query,
-)
 from jobs.jvm_streams import (
     DEAD_LETTER_METRIC,
     DEDUP_UID,
@@ -55,7 +49,6 @@ from jobs.specs import (
     parse_offsets,
 )
 from journey_triggers.config import (
-    ENGINES,
     EXECUTION_MODES,
     SCORING_UDFS,
     UNKNOWN_EVENT_TYPES,
@@ -209,7 +202,7 @@ def register_inputs(
     model_version = None
     if config.model_path is not None:
         from udfs.model import read_model
-        from udfs.scoring import pandas_propensity, row_propensity
+        from udfs.scoring import PROPENSITY_FUNCTION, pandas_propensity, row_propensity
 
         content, model = read_model(config.model_path)
         make = pandas_propensity if config.scoring_udf == "pandas" else row_propensity
@@ -228,35 +221,28 @@ def decisions_query_of(
     bounded: bool,
     name: str | None = None,
 ) -> str:
-    """Return the query of the rules' decisions, from the engine ``config.engine`` names.
+    """Return the query of the rules' decisions, from the rule engine (``jobs.engine_stage``).
 
-    ``bounded``: the input has an end (:func:`is_bounded`). ``name`` tells apart the JVM
-    engines of one job (a backtest's variants).
+    ``bounded``: the input has an end (:func:`is_bounded`). ``name`` tells apart the engines
+    of one job (a backtest's variants).
     """
-    catalog = config.catalog is not None
-    if config.engine == "jvm":
-        from jobs.engine_stage import ENGINE_UID, engine_decisions, register_rule_changes
+    from jobs.engine_stage import ENGINE_UID, engine_decisions, register_rule_changes
 
-        changes = None
-        if config.rules_topic is not None and name is None:
-            changes = register_rule_changes(
-                t_env,
-                config.rules_topic,
-                rules,
-                catalog=catalog,
-            )
-        return engine_decisions(
-            t_env,
-            rules,
-            model_version=model_version,
-            policy=policy,
-            catalog=catalog,
-            name=ENGINE_UID if name is None else f"{ENGINE_UID}-{name}",
-            state_ttl_ms=config.state_ttl_ms,
-            bounded=bounded,
-            changes=changes,
-        )
-    return decisions_query(rules, model_version=model_version, catalog=catalog, policy=policy)
+    catalog = config.catalog is not None
+    changes = None
+    if config.rules_topic is not None and name is None:
+        changes = register_rule_changes(t_env, config.rules_topic, rules, catalog=catalog)
+    return engine_decisions(
+        t_env,
+        rules,
+        model_version=model_version,
+        policy=policy,
+        catalog=catalog,
+        name=ENGINE_UID if name is None else f"{ENGINE_UID}-{name}",
+        state_ttl_ms=config.state_ttl_ms,
+        bounded=bounded,
+        changes=changes,
+    )
 
 
 def build_pipeline(
@@ -457,15 +443,6 @@ def add_job_arguments(parser: argparse.ArgumentParser, mode: str = "run") -> Non
         help="read the product catalog from this Kafka topic (compacted, keyed by product id) "
         "at --bootstrap-servers instead",
     )
-    if mode != "backtest":
-        io.add_argument(
-            "--engine",
-            choices=ENGINES,
-            default=defaults.engine,
-            help="where the rules run: sql (each rule compiled into Flink SQL) or jvm (one "
-            "keyed Java operator evaluates the rule set as data) "
-            f"(default: {defaults.engine})",
-        )
     io.add_argument(
         "--scoring-udf",
         choices=SCORING_UDFS,
@@ -656,13 +633,10 @@ def _add_logic_arguments(io: argparse._ArgumentGroup) -> None:
     )
 
 
-def load_job_rules(
-    paths: Sequence[str], *, scored: bool = False, engine: str = JobConfig.engine
-) -> tuple[Rule, ...]:
-    """Load rule files and check that every enabled rule compiles; errors name file:line.
+def load_job_rules(paths: Sequence[str], *, scored: bool = False) -> tuple[Rule, ...]:
+    """Load rule files; check that every enabled rule lowers to the IR (errors name file:line).
 
-    ``scored``: the job runs with a model, so rules may have score conditions. ``engine``
-    ``jvm`` checks that each rule lowers to the rule IR instead of compiling it into SQL.
+    ``scored``: the job runs with a model, so rules may have score conditions.
     """
     if not paths:
         return ()
@@ -675,11 +649,8 @@ def load_job_rules(
         if not item.rule.enabled:
             continue
         try:
-            if engine == "jvm":
-                _check_ir(item.rule, scored=scored)
-            else:
-                compile_select(item.rule, scored=scored)
-        except (RuleCompileError, RuleIRError) as err:
+            _check_ir(item.rule, scored=scored)
+        except RuleIRError as err:
             problems.append(f"{item.path}:{item.line}: {err}")
     if problems:
         raise ConfigError("\n".join(problems))
@@ -706,12 +677,7 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
 
         read_model(args.model)  # a missing or corrupt model is an error now, not in a worker
     config = JobConfig(
-        rules=load_job_rules(
-            args.rules,
-            scored=args.model is not None,
-            engine=getattr(args, "engine", JobConfig.engine),
-        ),
-        engine=getattr(args, "engine", JobConfig.engine),
+        rules=load_job_rules(args.rules, scored=args.model is not None),
         model_path=args.model,
         scoring_udf=args.scoring_udf,
         out_of_orderness_ms=parse_duration_ms(
@@ -774,9 +740,6 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
     if args.rules_topic:
         if not args.bootstrap_servers:
             msg = "--rules-topic needs --bootstrap-servers"
-            raise ConfigError(msg)
-        if config.engine != "jvm":
-            msg = "--rules-topic needs --engine jvm (the SQL engine compiles its rules at start)"
             raise ConfigError(msg)
         rules_control = KafkaSourceSpec(
             bootstrap_servers=args.bootstrap_servers,

@@ -343,8 +343,6 @@ def _cmd_test_rules(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from jobs.compile import RuleCompileError, compile_rules, decisions_query
-    from journey_triggers.config import JobConfig
     from journey_triggers.rules.ir import RuleIRError, lower
     from journey_triggers.rules.loader import RuleFileError, load_rules
 
@@ -357,39 +355,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(loaded)) or "none"
         msg = f"no rule '{args.rule_id}' in {', '.join(args.rules)} (rules: {known})"
         raise ConfigError(msg)
-    if not (args.sql or args.plan):
-        try:
-            lowered = lower(item.rule)
-        except RuleIRError as err:
-            msg = f"{item.path}:{item.line}: {err}"
-            raise ConfigError(msg) from err
-        print(json.dumps(lowered.to_json(), indent=2))
-        return 0
-    model_version = None
-    if args.model is not None:
-        from udfs.model import read_model
-
-        model_version = read_model(args.model)[1].version
     try:
-        insert = compile_rules([item.rule], model_version=model_version)
-    except RuleCompileError as err:
+        lowered = lower(item.rule)
+    except RuleIRError as err:
         msg = f"{item.path}:{item.line}: {err}"
         raise ConfigError(msg) from err
-    print(f"-- rule '{item.rule.id}' v{item.rule.version} ({item.path}:{item.line})")
-    print(f"-- {item.rule.description}")
-    print(insert + ";")
-    if args.plan:
-        from jobs.specs import FileSinkSpec, FileSourceSpec
-        from jobs.triggers_job import build_pipeline, create_table_env
-
-        config = JobConfig(rules=(item.rule,), model_path=args.model)
-        t_env = create_table_env(config)
-        build_pipeline(t_env, FileSourceSpec("/dev/null"), FileSinkSpec("/tmp/jt-explain"), config)
-        # The rule's own operators: the job's statements start after its decisions pass through
-        # the JVM's metrics operator (a DataStream step), so their plan would not show them.
-        decisions = t_env.sql_query(decisions_query([item.rule], model_version=model_version))
-        print()
-        print(decisions.explain())
+    print(json.dumps(lowered.to_json(), indent=2))
     return 0
 
 
@@ -623,30 +594,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser(
         "explain",
-        help="print a rule's IR (with --sql, its Flink SQL; with --plan, the job plan)",
+        help="print a rule's IR, the form the rule engine runs",
         description="Lower one rule to its IR (schemas/rule-ir.v1.json), the form the JVM rule "
-        "engine runs, and print it as JSON. With --sql, print the Flink SQL INSERT the rule "
-        "compiles to instead; with --plan, also the optimized Flink plan of the whole job "
-        "running that rule (starts a JVM).",
+        "engine runs, and print it as JSON.",
     )
     explain.add_argument("rule_id", metavar="RULE", help="id of the rule to explain")
-    explain.add_argument(
-        "--model",
-        metavar="PATH",
-        help="compile with the scoring stage of this model (needed for score conditions)",
-    )
     explain.add_argument(
         "--rules",
         action="append",
         required=True,
         metavar="PATH",
         help="rule file or directory (repeatable)",
-    )
-    explain.add_argument(
-        "--sql", action="store_true", help="print the rule's Flink SQL instead of its IR"
-    )
-    explain.add_argument(
-        "--plan", action="store_true", help="print the SQL and the Flink job plan (implies --sql)"
     )
     explain.set_defaults(func=_cmd_explain)
 

@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
 EXECUTION_MODES = ("process", "thread")
 SCORING_UDFS = ("pandas", "row")
-ENGINES = ("sql", "jvm")
-"""How the rules run: ``sql`` compiles each rule into Flink SQL (``jobs.compile``); ``jvm``
-evaluates the rule set's IR in one keyed Java operator (``jobs.engine_stage``)."""
 UNKNOWN_EVENT_TYPES = ("dead-letter", "accept")
 """What the job does with a record whose ``event_type`` is not one of ``events.EVENT_TYPES``."""
 
@@ -110,8 +107,6 @@ class JobConfig:
     rules_topic: KafkaSourceSpec | None = None
     """The rules control topic (``journey_triggers.rules.changes``): rule changes applied live
     by the engine, if any."""
-    engine: str = "jvm"
-    """Where the rules run: ``sql`` or ``jvm`` (see :data:`ENGINES`)."""
     fail_once: InjectedFault | None = None
     """Fault injection for recovery tests (see ``InjectedFault``)."""
 
@@ -164,9 +159,6 @@ class JobConfig:
             raise ConfigError(msg)
         if self.scoring_udf not in SCORING_UDFS:
             msg = f"scoring UDF must be one of {', '.join(SCORING_UDFS)}, got {self.scoring_udf!r}"
-            raise ConfigError(msg)
-        if self.engine not in ENGINES:
-            msg = f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}"
             raise ConfigError(msg)
         if self.unknown_event_types not in UNKNOWN_EVENT_TYPES:
             msg = (

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from pyflink.table.udf import UserDefinedScalarFunctionWrapper
 
 
+PROPENSITY_FUNCTION = "jt_propensity"
+"""The scoring UDF's name in the job's SQL."""
+
+
 def result_type() -> Any:
     """Return the UDFs' result type: ROW<score DOUBLE, <feature> DOUBLE, ...>."""
     from pyflink.table import DataTypes

@@ -1,4 +1,4 @@
-"""Conditions over one event, in plain Python: the semantics the SQL compiler must match.
+"""Conditions over one event, in plain Python: the semantics the JVM engine must match.
 
 A field is read from the raw JSON record: top-level fields by name, ``properties.<name>`` from
 the properties object. A field **has a value** when it is present with a JSON scalar (string,

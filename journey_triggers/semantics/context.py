@@ -1,7 +1,7 @@
 """Context conditions in plain Python: local time of day, store distance and session dwell.
 
-The SQL compiler (``jobs/compile.py``) builds the same computations from Flink's functions, and
-tests hold the two equal, bit for bit, at the bounds:
+The JVM engine (``journeytriggers.engine.Cond``) makes the same computations, and tests hold
+the two equal, bit for bit, at the bounds:
 
 **Local time.** The event's instant in the customer's time zone: the event's ``time_zone``
 field, an IANA name such as ``Europe/Berlin``. The zone rules are the JVM's tz database; this

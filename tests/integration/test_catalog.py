@@ -63,9 +63,7 @@ def catalog_lines() -> list[str]:
     return lines
 
 
-# The SQL engine's variant is a soak test: the JVM engine is the default.
-@pytest.mark.parametrize("engine", [pytest.param("sql", marks=pytest.mark.soak), "jvm"])
-def test_decisions_carry_the_catalog_version_in_effect_at_their_event_time(tmp_path, engine):
+def test_decisions_carry_the_catalog_version_in_effect_at_their_event_time(tmp_path):
     rules = tuple(
         item.rule for item in load_rules([ROOT / "rules" / "standard.yaml"]) if item.rule.enabled
     )
@@ -92,7 +90,6 @@ def test_decisions_carry_the_catalog_version_in_effect_at_their_event_time(tmp_p
         out_of_orderness_ms=10_000,
         rules=rules,
         catalog=FileCatalogSpec(path=str(catalog_file)),
-        engine=engine,
     )
     out = run_on_file(traffic, tmp_path, job)
     assert_same_decisions(out["decisions"], expected)

@@ -1,4 +1,10 @@
-"""Compiled rule conditions decide exactly as the Python semantics, on a corpus of odd values."""
+"""The engine's rule conditions decide exactly as the Python semantics, on a corpus of odd values.
+
+Field conditions over odd values (numbers written as text, booleans, nested values, unicode,
+empty lists), and context conditions (local time across zones, days and DST, store distance at
+the exact bound and across the antimeridian, session dwell), each as an event rule run by the
+JVM engine's driver (``journey_triggers.jvm_engine``).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,10 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from jobs.compile import compile_condition
-from jobs.sql import quote
 from journey_triggers.events import Event
-from journey_triggers.rules.model import Condition
+from journey_triggers.jvm_engine import run_engine
+from journey_triggers.rules.ir import rule_set_json
+from journey_triggers.rules.model import Condition, EventPattern, EventTrigger, Output, Rule
 from journey_triggers.semantics import context
 from journey_triggers.semantics.conditions import evaluate
 
@@ -93,28 +99,48 @@ CONDITIONS = [
 def decide_both_ways(
     tmp_path: Path, records: list[dict[str, Any]], conditions: list[Any]
 ) -> tuple[dict[str, list[bool]], dict[str, list[bool]]]:
-    """Return each record's outcomes of ``conditions`` from Flink SQL and from Python.
+    """Return each record's outcomes of ``conditions`` from the JVM engine and from Python.
 
-    A record's ``_ts`` and ``_session_start`` give the event time and session start of the row.
+    Each condition is an event rule's condition; a record's outcome is whether that rule fired
+    for it. A record's ``_ts`` and ``_session_start`` give its event time and session start.
     """
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
-    lines = [json.dumps(record, ensure_ascii=False) for record in records]
-    source = tmp_path / "records.jsonl"
-    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    env.get_config().set("parallelism.default", "1")
-    env.get_config().set("table.local-time-zone", "UTC")
-    env.execute_sql(
-        f"CREATE TEMPORARY TABLE records (line STRING) WITH ('connector' = 'filesystem', "
-        f"'path' = {quote(str(source))}, 'format' = 'raw')"
-    )
-    columns = ", ".join(f"{compile_condition(c, 'r')} AS c{i}" for i, c in enumerate(conditions))
-    rows = """SELECT line, CAST(JSON_VALUE(line, '$._ts') AS BIGINT) AS ts_ms,
-        CAST(JSON_VALUE(line, '$._session_start') AS BIGINT) AS session_start_ms FROM records"""
-    query = f"SELECT JSON_VALUE(line, '$.event_id') AS id, {columns} FROM ({rows}) r"
-    with env.execute_sql(query).collect() as results:
-        got = {row[0]: list(row[1:]) for row in results}
+    rules = [
+        Rule(
+            id=f"c{i}",
+            version=1,
+            description=f"condition {i}",
+            trigger=EventTrigger(kind="event", on=EventPattern(event="page_view")),
+            conditions=condition,
+            output=Output(action="a", channels=["email"]),
+        )
+        for i, condition in enumerate(conditions)
+    ]
+    rules_path = tmp_path / "rules-ir.json"
+    rules_path.write_text(rule_set_json(rules))
+    events_path = tmp_path / "events.jsonl"
+    lines = []
+    for record in records:
+        line = {
+            "customer_key": "c",
+            "customer_id": "c",
+            "ts_ms": record.get("_ts", 0),
+            "event_id": record["event_id"],
+            "event_type": "page_view",
+            "raw": json.dumps(record, ensure_ascii=False),
+            "session_start_ms": record.get("_session_start"),
+            "profile": None,
+            "score": None,
+        }
+        lines.append(json.dumps(line, ensure_ascii=False) + "\n")
+    events_path.write_text("".join(lines), encoding="utf-8")
+    fired = {
+        (c["rule_id"], c["explanation"]["anchor_event_id"])
+        for c in run_engine(rules_path, events_path, out_of_orderness_ms=2**62)
+    }
+    got = {
+        record["event_id"]: [(f"c{i}", record["event_id"]) in fired for i in range(len(rules))]
+        for record in records
+    }
     expected = {}
     for record in records:
         event = Event(
@@ -143,7 +169,7 @@ def assert_agree(got: dict[str, list[bool]], expected: dict[str, list[bool]], na
         assert outcomes == {True, False}, names[i]
 
 
-def test_compiled_conditions_equal_python_semantics(tmp_path: Path):
+def test_engine_conditions_equal_python_semantics(tmp_path: Path):
     records = []
     for index, value in enumerate(VALUES):
         record: dict[str, Any] = {"event_id": f"e{index}", "properties": {"v": value}}
@@ -176,7 +202,7 @@ def _boundary_case() -> tuple[float, tuple[float, float], tuple[float, float]]:
     raise AssertionError(msg)
 
 
-def test_compiled_context_conditions_equal_python_semantics(tmp_path: Path):
+def test_engine_context_conditions_equal_python_semantics(tmp_path: Path):
     (tmp_path / "stores.csv").write_text(
         "store_id,lat,lon\nberlin,52.52,13.405\nfiji,-17.7,179.99\nnorth,69.5,18.9\n"
     )

@@ -25,9 +25,7 @@ pytestmark = pytest.mark.integration
 RULES = Path(__file__).parent / "data" / "context_rules.yaml"
 
 
-# The SQL engine's variant is a soak test: the JVM engine is the default.
-@pytest.mark.parametrize("engine", [pytest.param("sql", marks=pytest.mark.soak), "jvm"])
-def test_context_conditions_in_every_kind_equal_reference_at_parallelism_2(tmp_path, engine):
+def test_context_conditions_in_every_kind_equal_reference_at_parallelism_2(tmp_path):
     rules = [item.rule for item in load_rules([RULES])]
     lines = [
         line
@@ -40,6 +38,6 @@ def test_context_conditions_in_every_kind_equal_reference_at_parallelism_2(tmp_p
     fired = {d["rule_id"] for d in expected}
     assert fired == {r.id for r in rules}, [r.id for r in rules if r.id not in fired]
 
-    config = JobConfig(parallelism=2, out_of_orderness_ms=10_000, rules=tuple(rules), engine=engine)
+    config = JobConfig(parallelism=2, out_of_orderness_ms=10_000, rules=tuple(rules))
     out = run_on_file(lines, tmp_path, config)
     assert_same_decisions(out["decisions"], expected)

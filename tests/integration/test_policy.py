@@ -206,18 +206,12 @@ def test_every_policy_feature_is_exercised_by_the_scenario(scenario):
 
 
 @pytest.mark.parametrize(
-    ("parallelism", "mode", "engine"),
-    [
-        pytest.param(2, "process", "sql", marks=pytest.mark.soak),
-        pytest.param(1, "thread", "sql", marks=pytest.mark.soak),
-        (2, "process", "jvm"),
-        (2, "thread", "jvm"),
-    ],
+    ("parallelism", "mode"),
+    [(2, "process"), (2, "thread"), pytest.param(1, "thread", marks=pytest.mark.soak)],
 )
-def test_the_job_decides_exactly_as_the_reference(scenario, tmp_path, parallelism, mode, engine):
+def test_the_job_decides_exactly_as_the_reference(scenario, tmp_path, parallelism, mode):
     lines, expected = scenario
     config = JobConfig(
-        engine=engine,
         parallelism=parallelism,
         python_execution_mode=mode,
         rules=RULES,

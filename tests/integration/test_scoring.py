@@ -49,11 +49,7 @@ def model_file(tmp_path_factory) -> Path:
     return path
 
 
-# The SQL engine's variant is a soak test: the JVM engine is the default.
-@pytest.mark.parametrize("engine", [pytest.param("sql", marks=pytest.mark.soak), "jvm"])
-def test_scored_decisions_equal_reference_and_online_features_equal_offline(
-    tmp_path, model_file, engine
-):
+def test_scored_decisions_equal_reference_and_online_features_equal_offline(tmp_path, model_file):
     model = load_model_bytes(model_file.read_bytes())
     traffic = lines(seed=202, customers=300)
     valid = [e for line in traffic if isinstance(e := parse_event(line), Event)]
@@ -82,7 +78,6 @@ def test_scored_decisions_equal_reference_and_online_features_equal_offline(
         rules=RULES,
         model_path=str(model_file),
         catalog=FileCatalogSpec(str(catalog_file)),
-        engine=engine,
     )
     out = run_on_file(traffic, tmp_path, config)
     assert_same_decisions(out["decisions"], expected)
@@ -107,7 +102,7 @@ def test_scored_decisions_equal_reference_and_online_features_equal_offline(
 
 
 @pytest.mark.parametrize("mode", ["process", "thread"])
-def test_the_jvm_engine_scores_and_decides_score_conditions_as_the_reference(
+def test_the_engine_scores_and_decides_score_conditions_as_the_reference(
     tmp_path, model_file, mode
 ):
     model = load_model_bytes(model_file.read_bytes())
@@ -128,7 +123,6 @@ def test_the_jvm_engine_scores_and_decides_score_conditions_as_the_reference(
         out_of_orderness_ms=10_000,
         rules=RULES,
         model_path=str(model_file),
-        engine="jvm",
         python_execution_mode=mode,
     )
     out = run_on_file(traffic, tmp_path, config)

@@ -1,7 +1,8 @@
 """The JVM and the reference evaluator compute the same local times in every accepted zone.
 
-``local_time`` conditions compile to Flink's CONVERT_TZ (the JVM's tz database); the reference
-evaluator reads the pinned ``tzdata`` package. This test holds the two equal over every zone
+The engine's ``local_time`` conditions read the JVM's tz database (``Cond.LocalTime``, run here
+through the engine's command-line driver); the reference evaluator reads the pinned ``tzdata``
+package. This test holds the two equal over every zone
 name the compiler accepts, at seeded random instants from 1970 to the end of 2036 (the calendar
 both sides share), and at a six-hourly sweep of 2027 in zones with DST changes, odd offsets and
 the generator's zones.
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 
 import pytest
 
-from jobs.compile import DAY_NUMBERS, local_time_sql
-from jobs.sql import quote
+from journey_triggers.jvm_engine import ENGINE_CLI, engine_classpath
 from journey_triggers.semantics import context
 
 pytestmark = pytest.mark.integration
@@ -37,10 +38,9 @@ SWEEP_ZONES = [
 NOT_ZONES = ["EST", "PST", "Nowhere/Land", "europe/berlin", "SystemV/EST5", "GMT+0", "", "UTC "]
 
 
-def test_every_accepted_zone_gives_the_same_local_minute_and_day_in_sql_and_python(tmp_path):
-    from pyflink.java_gateway import get_gateway
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
+def test_every_accepted_zone_gives_the_same_local_minute_and_day_in_the_engine_and_python(
+    tmp_path,
+):
     rng = random.Random(11)
     start_2027 = 1_798_761_600_000
     rows = []
@@ -57,46 +57,31 @@ def test_every_accepted_zone_gives_the_same_local_minute_and_day_in_sql_and_pyth
             json.dumps({"i": i, "time_zone": z, "ts": t}) + "\n" for i, (z, t) in enumerate(rows)
         )
     )
-
-    env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
-    env.get_config().set("table.local-time-zone", "UTC")
-    env.execute_sql(
-        f"CREATE TEMPORARY TABLE records (line STRING) WITH ('connector' = 'filesystem', "
-        f"'path' = {quote(str(source))}, 'format' = 'raw')"
+    result = subprocess.run(
+        ["java", "-cp", engine_classpath(), ENGINE_CLI, "--local-times", str(source)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    known, minute, day = local_time_sql("r")
-    # Results go to a file, not back through collect(): a collected row costs several Py4J
-    # round trips, and 44,000 of them took minutes on a loaded machine.
-    out = tmp_path / "local-times"
-    env.execute_sql(
-        "CREATE TEMPORARY TABLE local_times (i INT, known BOOLEAN, minute_of_day INT, "
-        f"day_number INT) WITH ('connector' = 'filesystem', 'path' = {quote(str(out))}, "
-        f"'format' = 'json')"
-    )
-    env.execute_sql(
-        f"""INSERT INTO local_times SELECT CAST(JSON_VALUE(line, '$.i') AS INT), {known},
-      CAST(CASE WHEN {known} THEN {minute} END AS INT),
-      CAST(CASE WHEN {known} THEN {day} END AS INT)
-    FROM (SELECT line, CAST(JSON_VALUE(line, '$.ts') AS BIGINT) AS ts_ms FROM records) r"""
-    ).wait()
     got = {}
-    for part in sorted(out.rglob("*")):
-        if part.is_file() and not part.name.startswith("."):
-            for line in part.read_text(encoding="utf-8").split("\n"):
-                if line:
-                    row = json.loads(line)
-                    got[row["i"]] = (bool(row["known"]), row["minute_of_day"], row["day_number"])
+    for line in result.stdout.splitlines():
+        row = json.loads(line)
+        got[row["i"]] = (row["known"], row.get("minute"), row.get("day"))
     assert len(got) == len(rows)
 
     mismatches = []
     for index, (zone, ts_ms) in enumerate(rows):
         local = context.local_minute_and_day(ts_ms, zone)
-        want = (False, None, None) if local is None else (True, local[0], DAY_NUMBERS[local[1]])
+        want = (False, None, None) if local is None else (True, local[0], local[1])
         if got[index] != want:
             mismatches.append((zone, ts_ms, got[index], want))
-    jvm = get_gateway().jvm.java.time.zone.ZoneRulesProvider.getVersions("UTC").lastKey()
+    jvm = subprocess.run(
+        ["java", "-XshowSettings:properties", "-version"], capture_output=True, text=True
+    ).stderr
+    version = next((line for line in jvm.splitlines() if "java.version =" in line), "?")
     assert not mismatches, (
-        f"JVM tzdb {jvm}, tzdata {context.TZ_VERSION}: {len(mismatches)} differ: {mismatches[:5]}"
+        f"JVM {version.strip()}, tzdata {context.TZ_VERSION}: {len(mismatches)} differ: "
+        f"{mismatches[:5]}"
     )
     assert len(context.zones()) > 400
     assert sum(1 for value in got.values() if not value[0]) == len(NOT_ZONES) + 1

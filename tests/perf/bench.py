@@ -636,13 +636,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--throughput-only",
         action="store_true",
-        help="only the file runs of the ceiling, the Java baselines and the three rule sets on "
-        "each engine of --engines; prints, writes no results file",
-    )
-    parser.add_argument(
-        "--engines",
-        default="jvm",
-        help="comma-separated rule engines the rule sets run on (default: jvm)",
+        help="only the file runs of the ceiling, the Java baselines and the three rule sets; "
+        "prints, writes no results file",
     )
     parser.add_argument("--real-copies", type=int, default=10)
     parser.add_argument("--skip-kafka", action="store_true", help="no Kafka replay or latency")
@@ -701,19 +696,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("file runs ...", flush=True)
     ceiling = ceiling_job("ceiling", events, "--input-file", str(events_file))
     java = java_baselines(events_file, events, work, args.parallelism)
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    by_engine: list[Run] = []
-    for engine in engines:
-        label = "" if engine == engines[0] else f"{engine} engine: "
-        flags = ("--input-file", str(events_file), "--engine", engine)
-        by_engine += [
-            job(f"{label}abandonment", *flags),
-            job(f"{label}pack", *flags, "--rules", str(PACK), checkpoints=True),
-            job(f"{label}50 rules", *flags, "--rules", str(rules50)),
-        ]
-    abandonment, pack, fifty = by_engine[:3]
+    flags = ("--input-file", str(events_file))
+    rule_runs = [
+        job("abandonment", *flags),
+        job("pack", *flags, "--rules", str(PACK), checkpoints=True),
+        job("50 rules", *flags, "--rules", str(rules50)),
+    ]
+    abandonment, pack, fifty = rule_runs
     if args.throughput_only:
-        print(table([ceiling, java.cep, java.parse_count, *by_engine], ceiling, None, java))
+        print(table([ceiling, java.cep, java.parse_count, *rule_runs], ceiling, None, java))
         return 0
     naive_out = work / "out-naive"
     shutil.rmtree(naive_out, ignore_errors=True)
@@ -723,7 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
          "--output-dir", str(naive_out), "--mode", "thread", *p],
         naive_events, work,
     )  # fmt: skip
-    runs = [ceiling, java.cep, java.parse_count, *by_engine, naive]
+    runs = [ceiling, java.cep, java.parse_count, *rule_runs, naive]
 
     real_runs: list[Run] = []
     real_java: JavaBaselines | None = None

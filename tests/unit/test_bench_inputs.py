@@ -1,4 +1,4 @@
-"""The benchmark's inputs: the 50-rule set compiles, the real-data mapping is exact and strict."""
+"""The benchmark's inputs: the 50-rule set is valid, the real-data mapping is exact and strict."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.compile import compile_select
 from journey_triggers.events import Event, parse_event
+from journey_triggers.rules.ir import lower
 from journey_triggers.rules.loader import load_rules
 from journey_triggers.rules.model import CountTrigger
 from tests.perf.bench import fifty_rules
@@ -19,13 +19,13 @@ HEADER = (
 )
 
 
-def test_fifty_rules_are_the_pack_plus_valid_compilable_variants(tmp_path):
+def test_fifty_rules_are_the_pack_plus_valid_variants_the_engine_runs(tmp_path):
     path = tmp_path / "rules-50.yaml"
     assert fifty_rules(path) == 50
     rules = [item.rule for item in load_rules([path])]
     assert len(rules) == 50 and len({r.id for r in rules}) == 50
     for rule in rules:
-        compile_select(rule)
+        lower(rule)  # the engine runs its IR
     by_id = {r.id: r for r in rules}
     # A variant scales windows by (4 + round) / 4 and raises thresholds by the round.
     original = by_id["repeat_product_views"].trigger

@@ -234,20 +234,18 @@ def test_rules_flag_refuses_score_rules_without_a_model_naming_file_and_line(tmp
     )
 
 
-def test_the_jvm_engine_is_the_default_and_checks_rules_against_the_ir(tmp_path):
+def test_rules_are_checked_against_the_ir_at_start(tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text(SCORE_RULE)
     files = ("--input-file", "x", "--output-dir", "y")
     with pytest.raises(ConfigError) as info:
-        job_from_args(_job_args(*files, "--engine", "jvm", "--rules", str(rules)))
+        job_from_args(_job_args(*files, "--rules", str(rules)))
     assert (
         f"{rules}:3: rule 'hot': it has a score condition: run the job with a model (--model)"
         in str(info.value)
     )
-    assert job_from_args(_job_args(*files))[2].engine == "jvm"
-    assert job_from_args(_job_args(*files, "--engine", "sql"))[2].engine == "sql"
-    with pytest.raises(SystemExit):
-        job_from_args(_job_args(*files, "--engine", "python"))
+    with pytest.raises(SystemExit):  # one engine: the SQL compiler's flag is gone
+        job_from_args(_job_args(*files, "--engine", "sql"))
 
 
 def test_model_flag_refuses_a_missing_model_at_start(tmp_path):
@@ -311,37 +309,15 @@ def test_without_rules_the_builtin_cart_rule_runs_with_the_window_flag():
     assert rule.trigger.within == "20m"
 
 
-def test_explain_prints_the_compiled_sql_of_a_rule(capsys):
-    from pathlib import Path
-
-    pack = str(Path(__file__).resolve().parents[2] / "rules")
-    assert cli.main(["explain", "funnel_three_steps", "--sql", "--rules", pack]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("-- rule 'funnel_three_steps' v1 (")
-    assert "MATCH_RECOGNIZE" in out and "PATTERN (S0_0 Z0*? S1_0 Z1*? S2_0)" in out
-
-
-def test_explain_names_unknown_and_uncompiled_rules(capsys, tmp_path):
+def test_explain_names_unknown_rules_and_invalid_files(capsys, tmp_path):
     from pathlib import Path
 
     pack = str(Path(__file__).resolve().parents[2] / "rules")
     assert cli.main(["explain", "nope", "--rules", pack]) == 2
     assert "no rule 'nope' in" in capsys.readouterr().err
-    (tmp_path / "score.yaml").write_text(SCORE_RULE)
-    assert cli.main(["explain", "hot", "--sql", "--rules", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert "score.yaml:" in err and "it has a score condition: run the job with a model" in err
-
-
-def test_explain_prints_the_context_conditions_as_sql(capsys):
-    from pathlib import Path
-
-    pack = str(Path(__file__).resolve().parents[2] / "rules")
-    assert cli.main(["explain", "near_store_premium", "--sql", "--rules", pack]) == 0
-    assert "CAST('67.66047828029178' AS DOUBLE)" in capsys.readouterr().out  # Berlin's factor
-    assert cli.main(["explain", "evening_mobile_browse", "--sql", "--rules", pack]) == 0
-    out = capsys.readouterr().out
-    assert "CONVERT_TZ(" in out and "jt_events_context" in out
+    (tmp_path / "bad.yaml").write_text("version: 1\nrules:\n  - id: a\n    version: 1\n")
+    assert cli.main(["explain", "a", "--rules", str(tmp_path)]) == 2
+    assert "bad.yaml:3" in capsys.readouterr().err
 
 
 def test_a_file_catalog_is_for_bounded_runs_only(tmp_path):

@@ -1,6 +1,5 @@
 package journeytriggers.engine;
 
-import java.time.DayOfWeek;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZonedDateTime;
@@ -411,27 +410,40 @@ public sealed interface Cond
             return zone == NO_ZONE ? null : zone;
         }
 
+        /**
+         * The local minute of day and day (0 = Monday) of epoch ms {@code ts} in the zone named
+         * {@code zoneName}, or null for a zone context.zones() does not accept or a time outside
+         * [1970, 2037) (context.local_minute_and_day).
+         */
+        static int[] minuteAndDay(String zoneName, long ts) {
+            ZoneId zone = zone(zoneName);
+            if (zone == null || ts < 0 || ts >= LIMIT_MS) {
+                return null;
+            }
+            ZonedDateTime local = Instant.ofEpochSecond(Math.floorDiv(ts, 1000L)).atZone(zone);
+            return new int[] {local.getHour() * 60 + local.getMinute(), local.getDayOfWeek().getValue() - 1};
+        }
+
         @Override
         public boolean test(EngineEvent event) {
             JsonNode name = Json.scalar(event.record(), new String[] {"time_zone"});
             if (name == null || !name.isTextual()) {
                 return false;
             }
-            ZoneId zone = zone(name.textValue());
-            long ts = event.tsMs();
-            if (zone == null || ts < 0 || ts >= LIMIT_MS) {
+            int[] local = minuteAndDay(name.textValue(), event.tsMs());
+            if (local == null || (dayMask & (1 << local[1])) == 0) {
                 return false;
             }
-            ZonedDateTime local = Instant.ofEpochSecond(Math.floorDiv(ts, 1000L)).atZone(zone);
-            DayOfWeek day = local.getDayOfWeek();
-            if ((dayMask & (1 << (day.getValue() - 1))) == 0) {
-                return false;
-            }
-            int minute = local.getHour() * 60 + local.getMinute();
+            int minute = local[0];
             if (startMinute < endMinute) {
                 return startMinute <= minute && minute < endMinute;
             }
             return minute >= startMinute || minute < endMinute;
+        }
+
+        /** Day names, 0 = Monday. */
+        static String dayName(int day) {
+            return DAYS[day];
         }
     }
 

@@ -48,9 +48,13 @@ public final class EngineCli {
     }
 
     private static final String USAGE =
-            "usage: EngineCli --rules FILE --events FILE [--changes FILE] --out-of-orderness-ms N";
+            "usage: EngineCli --rules FILE --events FILE [--changes FILE] --out-of-orderness-ms N"
+                    + " | EngineCli --local-times FILE";
 
     static int run(String[] args, PrintStream stdout, PrintStream stderr) throws IOException {
+        if (args.length == 2 && args[0].equals("--local-times")) {
+            return localTimes(Path.of(args[1]), stdout);
+        }
         Path rulesFile = null;
         Path eventsFile = null;
         Path changesFile = null;
@@ -132,6 +136,30 @@ public final class EngineCli {
             stderr.println("EngineCli: " + driver.pendingState() + " state entries left at the end of time");
             return 1;
         }
+        return 0;
+    }
+
+    /**
+     * Prints the local minute of day and day of each line's {"i", "time_zone", "ts"} as
+     * {"i", "known", "minute", "day"}: what local_time conditions read (Cond.LocalTime).
+     */
+    private static int localTimes(Path file, PrintStream out) throws IOException {
+        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+            if (line.isBlank()) {
+                continue;
+            }
+            var node = Json.parse(line);
+            int[] local = Cond.LocalTime.minuteAndDay(node.get("time_zone").asText(), node.get("ts").longValue());
+            var result = Json.MAPPER.createObjectNode();
+            result.set("i", node.get("i"));
+            result.put("known", local != null);
+            if (local != null) {
+                result.put("minute", local[0]);
+                result.put("day", Cond.LocalTime.dayName(local[1]));
+            }
+            out.println(result.toString());
+        }
+        out.flush();
         return 0;
     }
 
