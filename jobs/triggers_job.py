@@ -725,30 +725,26 @@ def job_from_args(args: argparse.Namespace) -> tuple[SourceSpec, SinkSpec, JobCo
 
         policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
         config = replace(config, policy=policy)
-    if args.policy_topic:
+
+    def control_topic(flag: str, topic: str, group: str) -> KafkaSourceSpec:
         if not args.bootstrap_servers:
-            msg = "--policy-topic needs --bootstrap-servers"
+            msg = f"{flag} needs --bootstrap-servers"
             raise ConfigError(msg)
-        control = KafkaSourceSpec(
+        return KafkaSourceSpec(
             bootstrap_servers=args.bootstrap_servers,
-            topic=args.policy_topic,
-            group_id=f"{args.group_id}-policy",
+            topic=topic,
+            group_id=f"{args.group_id}-{group}",
             bounded=bounded,
             properties=kafka_properties,
         )
+
+    if args.policy_topic:
+        control = control_topic("--policy-topic", args.policy_topic, "policy")
         config = replace(config, policy_topic=control)
     if args.rules_topic:
-        if not args.bootstrap_servers:
-            msg = "--rules-topic needs --bootstrap-servers"
-            raise ConfigError(msg)
-        rules_control = KafkaSourceSpec(
-            bootstrap_servers=args.bootstrap_servers,
-            topic=args.rules_topic,
-            group_id=f"{args.group_id}-rules",
-            bounded=bounded,
-            properties=kafka_properties,
+        config = replace(
+            config, rules_topic=control_topic("--rules-topic", args.rules_topic, "rules")
         )
-        config = replace(config, rules_topic=rules_control)
     source: SourceSpec
     if args.input_file:
         source = FileSourceSpec(path=args.input_file)

@@ -39,13 +39,12 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from journey_triggers.durations import parse_duration_ms
 from journey_triggers.errors import JourneyTriggersError
 from journey_triggers.rules.model import CHANNELS
-from journey_triggers.yaml_limits import SAFE_LOADER, yaml_shape_problem
+from journey_triggers.yaml_limits import ControlDocumentError, load_control_document
 
 POLICY_FILE_VERSION = 1
 _ID = r"^[a-z][a-z0-9_]{0,63}$"
@@ -435,14 +434,10 @@ def parse_policy_text(text: str, *, source: str) -> Policy:
     The document's shape is checked before it is loaded (:mod:`journey_triggers.yaml_limits`):
     a control message nested thousands deep or built of aliases is refused at once.
     """
-    problem = yaml_shape_problem(text)
-    if problem is not None:
-        msg = f"{source}: {problem} to be a policy"
-        raise PolicyError(msg)
     try:
-        document = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as err:
-        msg = f"{source}: not valid YAML or JSON: {err}"
+        document = load_control_document(text)
+    except ControlDocumentError as err:
+        msg = f"{source}: {err} to be a policy" if err.shape else f"{source}: {err}"
         raise PolicyError(msg) from err
     return parse_policy(document, source=source)
 

@@ -20,6 +20,33 @@ MAX_YAML_ALIASES = 100
 """The most aliases (``*name``) a control document may use."""
 
 
+class ControlDocumentError(ValueError):
+    """A control message that cannot be loaded: too deep or large (``shape``), or not YAML."""
+
+    def __init__(self, message: str, *, shape: bool = False) -> None:
+        super().__init__(message)
+        self.shape = shape
+
+
+def load_control_document(text: str) -> object:
+    """Return the YAML (or JSON) document of a control message, its shape checked first.
+
+    Raise :class:`ControlDocumentError` saying why it cannot be loaded (its YAML errors with
+    their line).
+    """
+    problem = yaml_shape_problem(text)
+    if problem is not None:
+        raise ControlDocumentError(problem, shape=True)
+    try:
+        return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        detail = getattr(err, "problem", None) or err
+        msg = f"not valid YAML or JSON{where}: {detail}"
+        raise ControlDocumentError(msg) from err
+
+
 def yaml_shape_problem(text: str) -> str | None:
     """Return why ``text`` is too deep or too large to load, or ``None`` when it is not.
 

@@ -24,12 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from journey_triggers.errors import JourneyTriggersError
 from journey_triggers.rules.model import AbsenceTrigger, InactivityTrigger, Rule
-from journey_triggers.yaml_limits import SAFE_LOADER, yaml_shape_problem
+from journey_triggers.yaml_limits import ControlDocumentError, load_control_document
 
 OPS = ("put", "disable", "enable", "remove")
 """The operations of a rule change."""
@@ -67,17 +66,10 @@ class RuleChange:
 
 
 def _document(text: str) -> dict[str, Any]:
-    problem = yaml_shape_problem(text)
-    if problem is not None:
-        msg = f"the message is {problem}"
-        raise RuleChangeError(msg)
     try:
-        document = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        detail = getattr(err, "problem", None) or err
-        msg = f"invalid YAML{where}: {detail}"
+        document = load_control_document(text)
+    except ControlDocumentError as err:
+        msg = f"the message is {err}" if err.shape else str(err)
         raise RuleChangeError(msg) from err
     if not isinstance(document, dict):
         msg = "a rule change is a mapping with 'op' and 'rule' or 'rule_id'"

@@ -86,7 +86,7 @@ def test_a_put_message_in_yaml_or_json_with_its_effective_time():
         ("op: remove\nrule_id: cart\neffective_from: -1", "effective_from must be >= 0"),
         ("op: put\nrule: {id: cart}", "rule 'cart': 'version' is required"),
         ("op: put\nrule: 7", "'rule' must be a mapping"),
-        ("op: [put", "invalid YAML at line "),
+        ("op: [put", "not valid YAML or JSON at line "),
         ("[" * 1000 + "]" * 1000, "nested more than 32 levels deep"),
     ],
 )
