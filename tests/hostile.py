@@ -169,3 +169,19 @@ def hostile_policies(count: int, seed: int, valid: Callable[[int], str]) -> list
                 lol += b" [" + refs + b"]\n"
             records.append(lol)
     return records
+
+
+def rule_change(index: int) -> str:
+    """Return a valid rules control message: puts, disables, enables and removes of a few ids."""
+    rule_id = f"r{index % 7}"
+    op = ("put", "disable", "enable", "remove")[index % 4]
+    if op != "put":
+        return json.dumps({"op": op, "rule_id": rule_id, "effective_from": 1_798_761_600_000})
+    rule = {
+        "id": rule_id,
+        "version": index + 1,
+        "description": f"every page view, version {index + 1}",
+        "trigger": {"kind": "event", "on": {"event": "page_view"}},
+        "output": {"action": f"a{index}", "channels": ["email"]},
+    }
+    return json.dumps({"op": "put", "effective_from": 1_798_761_600_000 + index, "rule": rule})

@@ -2,9 +2,10 @@
 
 Random sequences of changes (new versions, new rules, disable, enable, remove, and changes the
 timeline must reject: stale versions, unknown rules, the same rule again) over generated
-journeys and the standard pack. The engine's driver applies each change at its effective time
-(``RuleTimeline``); its candidates and rejections must equal the reference's
-(``semantics.rule_changes`` through ``evaluate_rules(..., changes=...)``).
+journeys and the standard pack; and what the parser accepts of 1,000 hostile control
+messages. The engine's driver applies each change at its effective time (``RuleTimeline``);
+its candidates and rejections must equal the reference's (``semantics.rule_changes`` through
+``evaluate_rules(..., changes=...)``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from journey_triggers.jvm_engine import (
     prepared_events,
     run_engine_with_changes,
 )
-from journey_triggers.rules.changes import RuleChange
+from journey_triggers.rules.changes import RuleChange, RuleChangeError, parse_rule_change
 from journey_triggers.rules.ir import rule_set_json
 from journey_triggers.rules.loader import load_rules
 from journey_triggers.rules.model import Rule
 from journey_triggers.semantics.evaluator import evaluate_rules
 from journey_triggers.semantics.rule_changes import rule_timeline
+from tests.hostile import hostile_policies, rule_change
 from tests.integration.test_engine_matches_reference import WHOLE_INPUT_MS, _assert_equal, _journeys
 
 pytestmark = pytest.mark.integration
@@ -100,3 +102,40 @@ def test_random_rule_changes_over_generated_journeys(seed, tmp_path):
     unchanged = evaluate_rules(rules, events)
     assert {d.decision_id for d in decisions} != {d.decision_id for d in unchanged}
     assert any(c["rule_version"] > 1 for c in got)
+
+
+def test_the_accepted_changes_of_hostile_messages_decide_as_the_reference(tmp_path):
+    """1,000 hostile control messages: what the parser accepts, the engine applies as the
+    reference does (rejections included), and nothing fails the engine."""
+    base = [
+        Rule.model_validate(json.loads(rule_change(4 * i))["rule"]) for i in range(7)
+    ]  # r0..r6, version 1 + 4i
+    texts = [
+        record.decode("utf-8", errors="replace")
+        for record in hostile_policies(1_000, 5, rule_change)
+    ]
+    changes = []
+    for text in texts:
+        try:
+            changes.append(parse_rule_change(text, published_ms=0))
+        except RuleChangeError:
+            continue
+    assert len(changes) > 100
+    events = _journeys(9, customers=30)
+    decisions = evaluate_rules(base, events, changes=changes)
+    expected = [{name: d.to_record()[name] for name in CANDIDATE_FIELDS} for d in decisions]
+    timeline = rule_timeline(base, changes)
+    assert timeline.rejected and expected
+
+    rules_path = tmp_path / "rules-ir.json"
+    rules_path.write_text(rule_set_json(base) + "\n")
+    events_path = tmp_path / "events.jsonl"
+    lines = prepared_events(base, events)
+    events_path.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+    changes_path = tmp_path / "changes.jsonl"
+    changes_path.write_text("".join(change.to_json() + "\n" for change in changes))
+    got, rejected = run_engine_with_changes(
+        rules_path, events_path, changes_path, out_of_orderness_ms=WHOLE_INPUT_MS
+    )
+    _assert_equal(got, expected)
+    assert rejected == list(timeline.rejected)

@@ -1,6 +1,6 @@
 """Untrusted input: 10,000 hostile records for each parser the job runs on a stream.
 
-The events' reference parser, the catalog parser and the policy control parser each take
+The events' reference parser, the catalog parser and the policy and rules control parsers take
 records from ``tests.hostile`` (nesting near and past the limit, huge strings, invalid UTF-8,
 duplicate keys, numbers out of range, truncation, random bytes, aliases). None may raise: each
 record is accepted or refused with a reason, and every kind of outcome occurs. The job's own
@@ -19,8 +19,10 @@ from journey_triggers import events as ev
 from journey_triggers.catalog import parse_catalog_record
 from journey_triggers.events import Event, Rejection, load_json, parse_event
 from journey_triggers.policy import PolicyBook, parse_policy_text
+from journey_triggers.rules.changes import REJECT_INVALID_RULE_CHANGE
 from journey_triggers.yaml_limits import MAX_YAML_DEPTH, yaml_shape_problem
-from tests.hostile import hostile_catalog, hostile_events, hostile_policies
+from tests.hostile import hostile_catalog, hostile_events, hostile_policies, rule_change
+from udfs.rule_changes import rule_change_row
 
 RECORDS = 10_000
 REASONS = {value for name, value in vars(ev).items() if name.startswith("REJECT_")}
@@ -82,6 +84,24 @@ def test_ten_thousand_hostile_policy_control_messages_are_each_applied_or_dead_l
             outcomes[reason.split(": ", 2)[2].split(" ")[0]] += 1
     assert outcomes["applied"] > RECORDS // 10
     assert outcomes["nested"] > 0 and outcomes["more"] > 0, outcomes  # depth, aliases
+
+
+def test_ten_thousand_hostile_rule_change_messages_are_each_a_change_or_dead_lettered():
+    records = hostile_policies(RECORDS, seed=4, valid=rule_change)
+    outcomes: Counter[str] = Counter()
+    for record in records:
+        change, effective, reason = rule_change_row(_text(record), 0)
+        if reason is None:
+            assert change is not None and effective is not None
+            outcomes[json.loads(change)["op"]] += 1
+        else:
+            assert change is None and effective is None
+            assert reason.startswith(f"{REJECT_INVALID_RULE_CHANGE}: "), reason
+            outcomes[reason.split(": ", 1)[1].split(" ")[0]] += 1
+    assert sum(outcomes.values()) == RECORDS
+    assert all(outcomes[op] > RECORDS // 40 for op in ("put", "disable", "enable", "remove"))
+    # Nesting past the limit, aliases, truncated and random documents are all refused.
+    assert outcomes["the"] > 0 and outcomes["not"] > 0, outcomes
 
 
 def test_yaml_shape_limits_name_the_problem():
