@@ -21,10 +21,14 @@ from jobs.specs import KafkaSourceSpec
 from journey_triggers import broker
 from journey_triggers.config import JobConfig
 from journey_triggers.events import Event, parse_event
+from journey_triggers.generator import GeneratorConfig, generate
 from journey_triggers.kafka_io import consume_json, produce
 from journey_triggers.rules.changes import parse_rule_change
 from journey_triggers.rules.model import Rule
 from journey_triggers.semantics.evaluator import evaluate_rules
+from journey_triggers.semantics.lateness import split_late
+from journey_triggers.semantics.rule_changes import rule_timeline
+from tests.hostile import hostile_policies, rule_change
 from tests.integration.conftest import (
     LIVE_T0,
     assert_same_decisions,
@@ -33,6 +37,8 @@ from tests.integration.conftest import (
     run_pipeline,
 )
 from tests.integration.test_rule_changes import ABANDONED, LOGIN, _event, _views
+from tests.integration.test_untrusted_streams import _same, _text
+from udfs.rule_changes import rule_change_row
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +173,53 @@ def test_rules_change_live_with_state_kept_for_unchanged_rules(
         ("login_seen", 1, "c4-login-15"),
         ("views", 2, "c3-product_view-13"),
     ]
+
+
+def test_hostile_rules_messages_are_dead_lettered_and_the_rest_applied(
+    local_broker, no_leftover_processes, tmp_path
+):
+    """2,000 hostile messages on the rules topic of a bounded Kafka run: the job does not fail,
+    each bad message is one dead letter with the reference's reason, and the decisions are the
+    reference's under the changes it accepted."""
+    bootstrap = local_broker.bootstrap_servers
+    topics = {"h.events": 1, "h.rules": 1}
+    topics |= {f"h.{name}": 1 for name in ("decisions", "dlq", "late", "erasures")}
+    broker.create_topics(bootstrap, topics)
+    base = tuple(Rule.model_validate(json.loads(rule_change(4 * i))["rule"]) for i in range(7))
+    records = list(generate(GeneratorConfig(customers=30, seed=12)))
+    produce(bootstrap, "h.events", records)
+    messages = hostile_policies(2_000, 6, rule_change)
+    produce(bootstrap, "h.rules", [(None, _text(message)) for message in messages])
+
+    config = JobConfig(
+        parallelism=2,
+        rules=base,
+        rules_topic=KafkaSourceSpec(bootstrap_servers=bootstrap, topic="h.rules", bounded=True),
+    )
+    run_pipeline(
+        KafkaSourceSpec(bootstrap_servers=bootstrap, topic="h.events", bounded=True),
+        kafka_sink(bootstrap, "h"),
+        config,
+    )
+
+    changes, offsets, reasons = [], [], {}
+    for offset, message in enumerate(messages):
+        change, _, reason = rule_change_row(_text(message), 0, start_rules=base)
+        if reason is None:
+            assert change is not None
+            changes.append(parse_rule_change(_text(message), 0))
+            offsets.append(offset)
+        else:
+            reasons[offset] = reason
+    timeline = rule_timeline(base, changes)
+    reasons |= {offsets[index]: reason for index, reason in timeline.rejected}
+    valid = [e for _, line in records if isinstance(e := parse_event(line), Event)]
+    on_time = split_late(valid, config.out_of_orderness_ms).on_time
+    expected = [d.to_record() for d in evaluate_rules(base, on_time, changes=changes)]
+    assert expected and len(reasons) > 1_000
+
+    decisions = consume_json(bootstrap, "h.decisions", expected=len(expected), max_wait_s=60)
+    assert_same_decisions(decisions, expected)
+    dead = consume_json(bootstrap, "h.dlq", expected=len(reasons), max_wait_s=60)
+    got = {d["source_offset"]: d["reason"] for d in dead if d["source"] == "h.rules"}
+    assert got == {offset: _same(reason) for offset, reason in reasons.items()}
