@@ -49,11 +49,14 @@ public final class EngineCli {
 
     private static final String USAGE =
             "usage: EngineCli --rules FILE --events FILE [--changes FILE] --out-of-orderness-ms N"
-                    + " | EngineCli --local-times FILE";
+                    + " | EngineCli --local-times FILE | EngineCli --parse-events FILE --max-chars N";
 
     static int run(String[] args, PrintStream stdout, PrintStream stderr) throws IOException {
         if (args.length == 2 && args[0].equals("--local-times")) {
             return localTimes(Path.of(args[1]), stdout);
+        }
+        if (args.length == 4 && args[0].equals("--parse-events") && args[2].equals("--max-chars")) {
+            return parseEvents(Path.of(args[1]), Integer.parseInt(args[3]), stdout);
         }
         Path rulesFile = null;
         Path eventsFile = null;
@@ -158,6 +161,40 @@ public final class EngineCli {
                 result.put("day", Cond.LocalTime.dayName(local[1]));
             }
             out.println(result.toString());
+        }
+        out.flush();
+        return 0;
+    }
+
+    /**
+     * Parses each record of a file (lines end at a line feed only; a carriage return before it
+     * is dropped, as the job's file source reads them) with the JVM ingest's parser and prints
+     * {"reason"} or {"event_id", "event_type", "customer_key", "ts_ms"} per record.
+     */
+    private static int parseEvents(Path file, int maxChars, PrintStream out) throws IOException {
+        var parser = new journeytriggers.ingest.EventParser(maxChars, 0, 0, false);
+        String text = Files.readString(file, StandardCharsets.UTF_8);
+        List<String> lines = new ArrayList<>(List.of(text.split("\n", -1)));
+        if (!lines.isEmpty() && lines.get(lines.size() - 1).isEmpty()) {
+            lines.remove(lines.size() - 1);
+        }
+        for (String line : lines) {
+            String raw = line.endsWith("\r") ? line.substring(0, line.length() - 1) : line;
+            var result = parser.parse(raw, null);
+            var node = Json.MAPPER.createObjectNode();
+            if (result.reason() != null) {
+                node.put("reason", result.reason());
+            } else {
+                node.put("event_id", result.event().eventId());
+                node.put("event_type", result.event().eventType());
+                node.put("customer_key", result.event().customerKey());
+                node.put("ts_ms", result.event().tsMs());
+            }
+            // Escaped to ASCII: a lone surrogate of an id must not become '?' in UTF-8.
+            out.println(Json.MAPPER.writer()
+                    .with(org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.json.JsonWriteFeature
+                            .ESCAPE_NON_ASCII)
+                    .writeValueAsString(node));
         }
         out.flush();
         return 0;
