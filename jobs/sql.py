@@ -144,8 +144,10 @@ def _timestamp_ms_expression(path: str = "$.ts") -> str:
     return (
         f"(CASE WHEN NOT COALESCE(JSON_EXISTS(line, {quote(path)}), FALSE) "
         "THEN CAST(NULL AS BIGINT) "
-        f"WHEN COALESCE(REGEXP({ts}, '^[0-9]{{1,15}}$'), FALSE) THEN CAST({ts} AS BIGINT) "
-        f"WHEN COALESCE({valid_iso} AND {iso_ms} >= 0, FALSE) THEN {iso_ms} "
+        f"WHEN COALESCE(REGEXP({ts}, '^[0-9]{{1,15}}$'), FALSE) THEN "
+        f"CASE WHEN CAST({ts} AS BIGINT) <= {ev.MAX_EVENT_TIME_MS} THEN CAST({ts} AS BIGINT) END "
+        f"WHEN COALESCE({valid_iso} AND {iso_ms} BETWEEN 0 AND {ev.MAX_EVENT_TIME_MS}, FALSE) "
+        f"THEN {iso_ms} "
         f"ELSE CAST(NULL AS BIGINT) END)"
     )
 

@@ -143,6 +143,11 @@ def load_json(text: str) -> Any:
             sys.setrecursionlimit(limit)
 
 
+MAX_EVENT_TIME_MS = 253_370_764_799_999
+"""The latest event time taken: 9998-12-31T23:59:59.999Z. Flink's timestamps end with the year
+9999, and a decision comes up to a rule's window after its anchor; a record dated later is
+``invalid_ts`` (one such record used to fail the job: its event time had no timestamp)."""
+
 # Epoch milliseconds (a JSON integer or a string of digits), or ISO-8601 with a zone.
 EPOCH_MS = re.compile(r"^[0-9]{1,15}$")
 ISO_8601 = re.compile(
@@ -213,16 +218,16 @@ def parse_timestamp_ms(value: Any) -> int | None:
 
     Accepted: a non-negative integer of epoch milliseconds (as a JSON number or a string of
     digits), or ISO-8601 with seconds and a zone (``Z`` or ``±hh:mm``); fractions beyond
-    milliseconds are truncated.
+    milliseconds are truncated. The time must be at most :data:`MAX_EVENT_TIME_MS`.
     """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if 0 <= value < 10**15 else None
+        return value if 0 <= value <= MAX_EVENT_TIME_MS else None
     if not isinstance(value, str):
         return None
     if EPOCH_MS.match(value):
-        return int(value)
+        return int(value) if int(value) <= MAX_EVENT_TIME_MS else None
     match = ISO_8601.match(value)
     if match is None:
         return None
@@ -240,7 +245,7 @@ def parse_timestamp_ms(value: Any) -> int | None:
     millis = int((fraction or ".0")[1:4].ljust(3, "0"))
     instant = local - timedelta(minutes=offset_minutes)
     epoch = int(instant.timestamp()) * 1000 + millis
-    return epoch if epoch >= 0 else None
+    return epoch if 0 <= epoch <= MAX_EVENT_TIME_MS else None
 
 
 def format_timestamp_ms(ts_ms: int) -> str:

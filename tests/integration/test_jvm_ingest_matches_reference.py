@@ -75,8 +75,26 @@ def _assert_same(path: Path, max_chars: int) -> dict[str, int]:
 
 
 def test_the_ingest_corpus_parses_as_the_reference(tmp_path):
+    # The latest event time and just past it, in each form (events.MAX_EVENT_TIME_MS).
+    bounds: list[object] = [
+        253_370_764_799_999,
+        253_370_764_800_000,
+        "253370764799999",
+        "253370764800000",
+        "9998-12-31T23:59:59.999Z",
+        "9999-01-01T00:00:00Z",
+        "9999-01-01T00:59:59.999+01:00",
+        "9998-12-31T23:59:59-01:00",
+        "0000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59.999Z",
+        "1970-01-01T00:00:00Z",
+    ]
+    edges = [
+        json.dumps({"event_id": f"b{i}", "event_type": "login", "customer_id": "c", "ts": ts})
+        for i, ts in enumerate(bounds)
+    ]
     path = tmp_path / "corpus.jsonl"
-    path.write_text("".join(line + "\n" for line in corpus()), encoding="utf-8")
+    path.write_text("".join(line + "\n" for line in [*corpus(), *edges]), encoding="utf-8")
     outcomes = _assert_same(path, MAX_CHARS)
     assert outcomes["event"] > 20 and outcomes["invalid_ts"] > 10, outcomes
     assert {"not_a_json_object", "oversized_record", "invalid_cart", "missing_identity"} <= set(

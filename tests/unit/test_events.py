@@ -18,6 +18,11 @@ from journey_triggers.events import Event, Rejection, parse_event, parse_timesta
         ("2026-12-31T19:00:00.250-05:00", 1_798_761_600_250),
         ("2027-01-01T00:00:00.1239Z", 1_798_761_600_123),
         ("2027-01-01 00:00:00Z", 1_798_761_600_000),
+        # The latest event time taken, 9998-12-31T23:59:59.999Z, in every form.
+        (253_370_764_799_999, 253_370_764_799_999),
+        ("253370764799999", 253_370_764_799_999),
+        ("9998-12-31T23:59:59.999Z", 253_370_764_799_999),
+        ("9999-01-01T00:59:59.999+01:00", 253_370_764_799_999),
     ],
 )
 def test_timestamps_parse_to_epoch_ms(value, expected):
@@ -34,6 +39,10 @@ def test_timestamps_parse_to_epoch_ms(value, expected):
         True,
         1.5,
         "x",
+        253_370_764_800_000,  # past the latest event time: Flink has no timestamp for it
+        "253370764800000",
+        "9999-01-01T00:00:00Z",
+        "9998-12-31T23:59:59-01:00",
     ],
 )
 def test_invalid_timestamps_are_rejected(value):

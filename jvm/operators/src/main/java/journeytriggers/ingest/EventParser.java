@@ -43,6 +43,9 @@ public final class EventParser {
             "([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\\.[0-9]{1,9})?"
                     + "(Z|[+-][0-9]{2}:[0-9]{2})\n?");
 
+    /** events.MAX_EVENT_TIME_MS: 9998-12-31T23:59:59.999Z, the latest event time taken. */
+    public static final long MAX_EVENT_TIME_MS = 253_370_764_799_999L;
+
     private static final ObjectMapper STRICT = JsonMapper.builder(
                     JsonFactory.builder()
                             .streamReadConstraints(StreamReadConstraints.builder()
@@ -194,14 +197,15 @@ public final class EventParser {
                 return null;
             }
             long value = ts.longValue();
-            return value >= 0 && value < 1_000_000_000_000_000L ? value : null;
+            return value >= 0 && value <= MAX_EVENT_TIME_MS ? value : null;
         }
         if (!ts.isTextual()) {
             return null;
         }
         String text = ts.textValue();
         if (EPOCH_MS.matcher(text).matches()) {
-            return Long.parseLong(text.strip());
+            long value = Long.parseLong(text.strip());
+            return value <= MAX_EVENT_TIME_MS ? value : null;
         }
         Matcher iso = ISO_8601.matcher(text);
         if (!iso.matches()) {
@@ -236,6 +240,6 @@ public final class EventParser {
         }
         long seconds = local.toEpochSecond(ZoneOffset.UTC) - offsetMinutes * 60L;
         long epoch = seconds * 1000L + millis;
-        return epoch >= 0 ? epoch : null;
+        return epoch >= 0 && epoch <= MAX_EVENT_TIME_MS ? epoch : null;
     }
 }
