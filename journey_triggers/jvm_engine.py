@@ -28,6 +28,7 @@ from typing import Any
 
 from journey_triggers import jvm_build
 from journey_triggers.events import Event, parse_event
+from journey_triggers.rules.changes import RuleChange
 from journey_triggers.rules.ir import rule_set_json
 from journey_triggers.rules.model import Rule
 from journey_triggers.semantics.erasure import customer_of
@@ -110,6 +111,13 @@ def write_inputs(
     events_path = directory / "events.jsonl"
     events_path.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
     return rules_path, events_path
+
+
+def write_changes(directory: Path, changes: Sequence[RuleChange]) -> Path:
+    """Write ``changes.jsonl`` (``RuleChange.to_json`` lines, arrival order) into ``directory``."""
+    path = directory / "changes.jsonl"
+    path.write_text("".join(change.to_json() + "\n" for change in changes))
+    return path
 
 
 def run_engine(

@@ -20,6 +20,8 @@ from journey_triggers.jvm_engine import (
     CANDIDATE_FIELDS,
     prepared_events,
     run_engine_with_changes,
+    write_changes,
+    write_inputs,
 )
 from journey_triggers.rules.changes import RuleChange, RuleChangeError, parse_rule_change
 from journey_triggers.rules.ir import rule_set_json
@@ -83,6 +85,7 @@ def test_random_rule_changes_over_generated_journeys(seed, tmp_path):
     assert timeline.rejected, "the changes must include rejected ones"
     assert len({(a.rule.id, a.rule.version) for a in timeline.activations}) > len(rules)
 
+    # The IR keeps the pack's disabled rule: a change may enable it.
     rules_path = tmp_path / "rules-ir.json"
     rules_path.write_text(rule_set_json(rules) + "\n")
     every = [*rules, *(c.rule for c in changes if c.rule is not None)]
@@ -90,11 +93,11 @@ def test_random_rule_changes_over_generated_journeys(seed, tmp_path):
     rng.shuffle(lines)
     events_path = tmp_path / "events.jsonl"
     events_path.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
-    changes_path = tmp_path / "changes.jsonl"
-    changes_path.write_text("".join(change.to_json() + "\n" for change in changes))
-
     got, rejected = run_engine_with_changes(
-        rules_path, events_path, changes_path, out_of_orderness_ms=WHOLE_INPUT_MS
+        rules_path,
+        events_path,
+        write_changes(tmp_path, changes),
+        out_of_orderness_ms=WHOLE_INPUT_MS,
     )
     _assert_equal(got, expected)
     assert rejected == list(timeline.rejected)
@@ -127,15 +130,9 @@ def test_the_accepted_changes_of_hostile_messages_decide_as_the_reference(tmp_pa
     timeline = rule_timeline(base, changes)
     assert timeline.rejected and expected
 
-    rules_path = tmp_path / "rules-ir.json"
-    rules_path.write_text(rule_set_json(base) + "\n")
-    events_path = tmp_path / "events.jsonl"
-    lines = prepared_events(base, events)
-    events_path.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
-    changes_path = tmp_path / "changes.jsonl"
-    changes_path.write_text("".join(change.to_json() + "\n" for change in changes))
+    paths = write_inputs(tmp_path, base, events)
     got, rejected = run_engine_with_changes(
-        rules_path, events_path, changes_path, out_of_orderness_ms=WHOLE_INPUT_MS
+        *paths, write_changes(tmp_path, changes), out_of_orderness_ms=WHOLE_INPUT_MS
     )
     _assert_equal(got, expected)
     assert rejected == list(timeline.rejected)
