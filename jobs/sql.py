@@ -239,7 +239,7 @@ _FILE_POSITION = (
     "`src` STRING NOT NULL METADATA FROM 'file.path' VIRTUAL,\n"
     "  `src_partition` AS 0,\n"
     "  `src_offset` AS CAST(NULL AS BIGINT),\n"
-    "  `src_time` AS CAST(NULL AS TIMESTAMP_LTZ(3)),"
+    "  `src_time` AS CAST(NULL AS TIMESTAMP_LTZ(3)),"  # NO_RECORD_TIME
 )
 
 
@@ -336,6 +336,35 @@ FROM (
 WHERE version_rank = 1"""
 
 
+PARSE_EVENT_FUNCTION = "jt_parse_event"
+"""The JVM ingest's classification of a raw record (``journeytriggers.ingest.ParseEventFunction``):
+a row of its dead-letter reason and typed fields, from one JSON parse."""
+PROFILE_FIELDS_FUNCTION = "jt_profile_fields"
+"""What the profile and session context read of a valid record, from one parse
+(``journeytriggers.ingest.ProfileFieldsFunction``)."""
+EVENT_TIME_FUNCTION = "jt_event_time"
+"""A raw record's event time in epoch ms, 0 for a dead letter
+(``journeytriggers.ingest.EventTimeFunction``); it shares the parse with the classification."""
+INGEST_FUNCTIONS = {
+    PARSE_EVENT_FUNCTION: "journeytriggers.ingest.ParseEventFunction",
+    EVENT_TIME_FUNCTION: "journeytriggers.ingest.EventTimeFunction",
+}
+"""The Java SQL functions of the ingest, by name: the job registers them before the source."""
+
+
+NO_RECORD_TIME = "CAST(NULL AS TIMESTAMP_LTZ(3))"
+"""A file's records have no time of their own (``src_time`` is this literal there)."""
+
+
+def _parse_arguments(config: JobConfig, record_time: str = "src_time") -> str:
+    """Return the ingest functions' arguments: the record, its own time and the job's checks."""
+    accept = "TRUE" if config.unknown_event_types != "dead-letter" else "FALSE"
+    return (
+        f"line, {record_time}, {config.max_record_chars}, CAST({config.max_ahead_ms} AS BIGINT), "
+        f"CAST({config.max_behind_ms} AS BIGINT), {accept}"
+    )
+
+
 def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str:
     """Return the DDL of the raw event source with its watermark.
 
@@ -345,64 +374,30 @@ def source_ddl(spec: KafkaSourceSpec | FileSourceSpec, config: JobConfig) -> str
     watermark itself as late, so the watermark must stay below it.
 
     Rejected records get event time 0, so neither the watermark nor a partition's progress can
-    be moved by a record that is dead-lettered. (Computed columns cannot refer to each other,
-    so the expressions are repeated.)
+    be moved by a record that is dead-lettered. The event time comes from the JVM ingest's one
+    parse of the record (:data:`EVENT_TIME_FUNCTION`), which the classification reuses.
     """
-    ts_ms = _timestamp_ms_expression()
     if isinstance(spec, KafkaSourceSpec):
-        position, options = _KAFKA_POSITION, _kafka_options(spec)
+        position, options, record_time = _KAFKA_POSITION, _kafka_options(spec), "src_time"
     else:
         # One file is read in order by one reader; its path plays the role of a partition.
-        position = _FILE_POSITION
+        # (A computed column cannot read another: the file's null record time is spelled out.)
+        position, record_time = _FILE_POSITION, NO_RECORD_TIME
         options = f"'connector' = 'filesystem', 'path' = {quote(spec.path)}, 'format' = 'raw'"
+    event_time = f"{EVENT_TIME_FUNCTION}({_parse_arguments(config, record_time)})"
     return f"""CREATE TEMPORARY TABLE {SOURCE} (
   `line` STRING,
   {position}
   `pt` AS PROCTIME(),
-  `ts_ms` AS {ts_ms},
-  `ts` AS TO_TIMESTAMP_LTZ({_event_time(ts_ms, config)}, 3),
+  `ts_ms` AS {event_time},
+  `ts` AS TO_TIMESTAMP_LTZ({event_time}, 3),
   WATERMARK FOR `ts` AS `ts` - {interval(config.out_of_orderness_ms + 1)}
 ) WITH (
   {options}
 )"""
 
 
-def _record_checks(config: JobConfig) -> list[tuple[str, str]]:
-    """Return (condition, reason) of every check before the timestamp's, in order."""
-    max_chars = config.max_record_chars
-    known = ", ".join(quote(t) for t in ev.EVENT_TYPES)
-    feedback = ", ".join(quote(t) for t in ev.FEEDBACK_EVENT_TYPES)
-    unknown = [
-        (
-            f"NOT COALESCE({json_value('$.event_type')} IN ({known}), FALSE)",
-            ev.REJECT_UNKNOWN_EVENT_TYPE,
-        )
-    ]
-    return [
-        ("line IS NULL OR CHAR_LENGTH(line) = 0", ev.REJECT_EMPTY),
-        (f"CHAR_LENGTH(line) > {max_chars}", ev.REJECT_OVERSIZED),
-        ("NOT COALESCE(line IS JSON OBJECT, FALSE)", ev.REJECT_NOT_JSON_OBJECT),
-        (f"NOT {non_empty_string('$.event_id')}", ev.REJECT_MISSING_EVENT_ID),
-        (f"POSITION(CHR(0) IN {json_value('$.event_id')}) > 0", ev.REJECT_INVALID_EVENT_ID),
-        (f"NOT {non_empty_string('$.event_type')}", ev.REJECT_MISSING_EVENT_TYPE),
-        *(unknown if config.unknown_event_types == "dead-letter" else []),
-        (
-            f"NOT {non_empty_string('$.customer_id')} AND NOT {non_empty_string('$.anonymous_id')} "
-            f"AND NOT {non_empty_string('$.device_id')}",
-            ev.REJECT_MISSING_IDENTITY,
-        ),
-        (
-            f"{json_value('$.event_type')} IN ({feedback}) "
-            f"AND NOT {non_empty_string('$.properties.decision_id')}",
-            ev.REJECT_MISSING_DECISION_ID,
-        ),
-        (f"{_may_have_cart()} AND NOT {_valid_cart()}", ev.REJECT_INVALID_CART),
-    ]
-
-
 CART = "$.properties.cart"
-QUOTED_LIST = r'^\[("([^"\\]|\\.)+"(,"([^"\\]|\\.)+")*)?\]$'
-"""A JSON array of non-empty strings as JSON_QUERY renders it (no spaces)."""
 
 
 def _cart(column: str = "line") -> str:
@@ -410,104 +405,31 @@ def _cart(column: str = "line") -> str:
     return f"JSON_QUERY({column}, '{CART}')"
 
 
-def _cart_ids_array(column: str = "line") -> str:
-    """Return SQL for the product ids of a record's cart snapshot as ARRAY<STRING>."""
-    return f"JSON_QUERY({column}, '{CART}[*].product_id' RETURNING ARRAY<STRING>)"
-
-
 def _cart_ids_text(column: str = "line") -> str:
     """Return SQL for the product ids of a record's cart snapshot as JSON text, e.g. ``["a"]``."""
     return f"JSON_QUERY({column}, '{CART}[*].product_id' WITH CONDITIONAL ARRAY WRAPPER)"
 
 
-def cart_snapshot(column: str) -> str:
-    """Return SQL for the product ids of a valid record's cart snapshot (NULL without one)."""
-    return f"CASE WHEN {_cart(column)} IS NOT NULL THEN {_cart_ids_array(column)} END"
-
-
-def _may_have_cart() -> str:
-    """Return SQL: the raw text may hold a ``cart`` key, so the cart checks must run.
-
-    A cheap text test that spares the JSON parses on most records: the key is spelled out, or
-    hidden in unicode escapes (backslash, u).
-    """
-    return "(POSITION('cart' IN line) > 0 OR POSITION('\\u' IN line) > 0)"
-
-
-def _valid_cart() -> str:
-    """Return SQL: ``properties.cart`` is absent, null or a valid snapshot (``events``).
-
-    An array whose elements all have a product id that is a non-empty string: as many elements
-    as product ids, and the ids' JSON text a list of strings. (Calcite's strict JSON paths are
-    lax, so the array is counted instead of asked for.)
-    """
-    elements = f"JSON_QUERY(line, '{CART}[*]' RETURNING ARRAY<STRING>)"
-    snapshot = (
-        f"{_cart()} LIKE '[%' AND CARDINALITY({elements}) = CARDINALITY({_cart_ids_array()}) "
-        f"AND REGEXP({_cart_ids_text()}, {quote(QUOTED_LIST)})"
-    )
-    return _absent_or(CART, snapshot)
-
-
-def _time_bounds(ts_ms: str, config: JobConfig) -> list[tuple[str, str]]:
-    """Return (condition, reason) of the bounds of ``ts`` around the record's own time.
-
-    ``src_time`` is NULL for files, so neither holds there.
-    """
-    event_time = f"TO_TIMESTAMP_LTZ({ts_ms}, 3)"
-    checks = []
-    if config.max_ahead_ms:
-        checks.append(
-            (f"{event_time} > src_time + {interval(config.max_ahead_ms)}", ev.REJECT_TS_AHEAD)
-        )
-    if config.max_behind_ms:
-        checks.append(
-            (f"{event_time} < src_time - {interval(config.max_behind_ms)}", ev.REJECT_TS_BEHIND)
-        )
-    return checks
-
-
-def _reject_reason(ts_ms: str, config: JobConfig) -> str:
-    """Return the dead-letter reason of a record (NULL if valid); ``ts_ms`` is its parsed time."""
-    checks = [
-        *_record_checks(config),
-        ("NOT COALESCE(JSON_EXISTS(line, '$.ts'), FALSE)", ev.REJECT_MISSING_TS),
-        (f"{ts_ms} IS NULL", ev.REJECT_INVALID_TS),
-        *_time_bounds(ts_ms, config),
-    ]
-    whens = "\n".join(f"    WHEN {condition} THEN {quote(reason)}" for condition, reason in checks)
-    return f"CASE\n{whens}\n  END"
-
-
-def _event_time(ts_ms: str, config: JobConfig) -> str:
-    """Return epoch ms of a valid record and 0 for a rejected one (the watermark column)."""
-    checks = _record_checks(config) + _time_bounds(ts_ms, config)
-    failing = " ".join(f"WHEN {condition} THEN 0" for condition, _ in checks)
-    return f"CASE {failing} ELSE COALESCE({ts_ms}, 0) END"
-
-
 def classified_view(config: JobConfig) -> str:
-    """Return the view that types every record and measures its partition's progress."""
-    anon, device = quote(ev.ANONYMOUS_PREFIX), quote(ev.DEVICE_PREFIX)
+    """Return the view that types every record and measures its partition's progress.
+
+    Every check and field comes from the JVM ingest's parse (:data:`PARSE_EVENT_FUNCTION`,
+    the reference's ``events.parse_event`` in Java, held equal to it by tests).
+    """
     return f"""CREATE TEMPORARY VIEW {CLASSIFIED} AS
 SELECT
-  line, src, src_partition, src_offset, ts, ts_ms, reject_reason,
-  {json_value("$.event_id")} AS event_id,
-  {json_value("$.event_type")} AS event_type,
-  CASE WHEN {non_empty_string("$.customer_id")} THEN {json_value("$.customer_id")}
-  END AS known_customer,
-  CASE WHEN {non_empty_string("$.anonymous_id")} THEN CONCAT({anon}, {json_value("$.anonymous_id")})
-       WHEN {non_empty_string("$.device_id")} THEN CONCAT({device}, {json_value("$.device_id")})
-  END AS identity_token,
-  MAX(CASE WHEN reject_reason IS NULL THEN ts_ms END) OVER (
+  line, src, src_partition, src_offset, ts, ts_ms, parsed.reject_reason AS reject_reason,
+  parsed.event_id AS event_id,
+  parsed.event_type AS event_type,
+  parsed.known_customer AS known_customer,
+  parsed.identity_token AS identity_token,
+  MAX(CASE WHEN parsed.reject_reason IS NULL THEN ts_ms END) OVER (
     PARTITION BY src, src_partition ORDER BY pt
     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
   ) AS partition_max_ts_ms
 FROM (
   SELECT line, src, src_partition, src_offset, pt, ts, ts_ms,
-    -- A non-zero event time means every check passed: only the others need the reason.
-    CASE WHEN ts_ms > 0 AND ts <> TO_TIMESTAMP_LTZ(0, 3) THEN CAST(NULL AS STRING)
-         ELSE {_reject_reason("ts_ms", config)} END AS reject_reason
+    {PARSE_EVENT_FUNCTION}({_parse_arguments(config)}) AS parsed
   FROM {SOURCE}
 ) s"""
 

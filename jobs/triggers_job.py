@@ -154,6 +154,8 @@ def is_bounded(source: SourceSpec) -> bool:
 
 def register_events(t_env: StreamTableEnvironment, source: SourceSpec, config: JobConfig) -> None:
     """Register the source and the views up to :data:`jobs.sql.EVENTS` (see ``jobs.sql``)."""
+    for name, java_class in sql.INGEST_FUNCTIONS.items():
+        t_env.create_java_temporary_system_function(name, java_class)
     for statement in (sql.source_ddl(source, config), sql.classified_view(config)):
         t_env.execute_sql(statement)
     classified = never_idle(t_env, t_env.from_path(sql.CLASSIFIED), "events-never-idle")

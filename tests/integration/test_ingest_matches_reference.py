@@ -1,8 +1,9 @@
-"""The job's SQL ingest accepts, rejects and time-stamps records exactly as the Python reference.
+"""The job's ingest accepts, rejects and time-stamps records exactly as the Python reference.
 
-Each valid record is an add_to_cart of its own customer, so each yields one abandonment decision
-whose ``trigger_time_ms`` reveals the timestamp the SQL parsed. Valid timestamps increase in
-file order, so nothing is late.
+The job parses each record once in the JVM (``journeytriggers.ingest``, called from the
+source's SQL). Each valid record is an add_to_cart of its own customer, so each yields one
+abandonment decision whose ``trigger_time_ms`` reveals the timestamp the job parsed. Valid
+timestamps increase in file order, so nothing is late.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def corpus() -> list[str]:
     return lines
 
 
-def test_sql_ingest_agrees_with_python_reference(tmp_path):
+def test_job_ingest_agrees_with_python_reference(tmp_path):
     lines = corpus()
     out = run_on_file(lines, tmp_path, JobConfig(parallelism=2, max_record_chars=MAX_CHARS))
 

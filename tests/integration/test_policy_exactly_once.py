@@ -138,11 +138,19 @@ def _arm_once_a_transaction_is_open(bootstrap: str, topic: str, result: Any, arm
     The failure then aborts that transaction: the read-back must skip its records. Watching
     the log instead of counting inputs makes this hold on a fast or a slow machine.
     """
+    from py4j.protocol import Py4JJavaError
     from pyflink.common import JobStatus
 
     client = result.get_job_client()
     ended = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED)
-    while client.get_job_status().result() not in ended:
+
+    def running() -> bool:
+        try:
+            return client.get_job_status().result() not in ended
+        except Py4JJavaError:  # the job ended and its minicluster shut down between two polls
+            return False
+
+    while running():
         stable = end_offsets(bootstrap, topic, committed=True)
         written = end_offsets(bootstrap, topic, committed=False)
         committed = sum(stable.values())
@@ -164,10 +172,11 @@ def test_a_failure_mid_stream_leaves_the_committed_topic_exactly_once(
     )
     marker, arm = tmp_path / "failed-once", tmp_path / "arm"
     # The policy stage emits a Python bundle at the latest before each checkpoint barrier;
-    # short bundles and 2 s checkpoints make it write into transactions that stay open a while.
+    # short bundles and 1 s checkpoints make it write into transactions that stay open a while,
+    # and commit some early enough in a run that the JVM ingest makes short.
     eager = {"python.fn-execution.bundle.time": "20", "python.fn-execution.bundle.size": "50"}
     fault = InjectedFault(str(marker), armed_by=str(arm))
-    job = _job(tmp_path, "kafka", fault, 2_000, eager)
+    job = _job(tmp_path, "kafka", fault, 1_000, eager)
     result = build_pipeline(
         create_table_env(job), source, kafka_sink(bootstrap, "eo"), job
     ).execute()

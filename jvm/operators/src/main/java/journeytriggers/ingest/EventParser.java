@@ -87,6 +87,12 @@ public final class EventParser {
         this.acceptUnknownTypes = acceptUnknownTypes;
     }
 
+    /** Whether this parser was made with these settings. */
+    boolean hasSettings(int maxChars, long maxAheadMs, long maxBehindMs, boolean acceptUnknownTypes) {
+        return this.maxChars == maxChars && this.maxAheadMs == maxAheadMs && this.maxBehindMs == maxBehindMs
+                && this.acceptUnknownTypes == acceptUnknownTypes;
+    }
+
     /** Parses one record; {@code recordTimeMs} is its Kafka timestamp, or null. */
     public Result parse(String raw, Long recordTimeMs) {
         if (raw == null || raw.isEmpty()) {
